@@ -1,0 +1,120 @@
+"""`python -m local`: moto server, resources from template.yaml, the HTTP API, pollers, outbox."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # X-Ray has no daemon locally; Powertools would otherwise try to emit segments.
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    for noisy in ("werkzeug", "botocore", "boto3"):  # moto's access log, "found credentials" lines
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    host = "127.0.0.1"
+    aws_port = int(os.environ.get("COHORTCAST_LOCAL_AWS_PORT", "4566"))
+    api_port = int(os.environ.get("COHORTCAST_LOCAL_PORT", "3000"))
+    data_dir = Path(os.environ.get("COHORTCAST_LOCAL_DATA_DIR", ".local"))
+    api_url = f"http://{host}:{api_port}"
+
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address=host, port=aws_port, verbose=False)
+    moto.start()
+    # Before any handler import: our code builds boto3 clients lazily and boto3 reads these.
+    os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=f"http://{host}:{aws_port}")
+
+    import boto3
+
+    from local import control, gateway, outbox, pollers, provision, runtime, template
+
+    session = boto3.Session()
+    cache: dict[str, object] = {}
+
+    def client(service: str) -> object:
+        if service not in cache:
+            cache[service] = session.client(service)
+        return cache[service]
+
+    spec = template.load_template()
+    resources = provision.provision(spec, client, api_url=api_url)
+    environments = template.all_function_environments(spec, resources)
+    functions = runtime.load_functions(template.functions(spec), environments)
+    os.environ.update(template.union_environment(environments))
+
+    write_key, admin_key = _create_keys()
+
+    workers = pollers.build_pollers(functions, resources, client)
+    one_time = pollers.OneTimeSchedules(functions, client)
+    mail = outbox.Outbox(data_dir)
+    watcher = outbox.OutboxWatcher(mail)
+    routes = control.LocalRoutes(functions, workers, mail, one_time, client)
+    server = gateway.serve(
+        gateway.Gateway(gateway.routes(spec, template.functions(spec)), functions, routes), host, api_port
+    )
+    threads: list[threading.Thread] = [*workers, one_time, watcher]
+    for thread in threads:
+        thread.start()
+    threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
+
+    print(
+        "\ncohortcast local stack\n"
+        f"  API        {api_url}\n"
+        f"  outbox     {api_url}/_local/outbox\n"
+        f"  docs       {api_url}/docs\n"
+        f"  write key  {write_key}\n"
+        f"  admin key  {admin_key}\n"
+        f"  AWS        {os.environ['AWS_ENDPOINT_URL']}  (moto; data is in memory)\n",
+        flush=True,
+    )
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop.wait()
+    print("stopping", file=sys.stderr, flush=True)
+    server.shutdown()
+    for thread in threads:
+        thread.stop()  # type: ignore[attr-defined]
+    for thread in threads:
+        thread.join(timeout=3)
+    moto.stop()
+    return 0
+
+
+def _create_keys() -> tuple[str, str]:
+    from cohortcast.auth.keys import create_key
+    from cohortcast.clock import utcnow
+
+    now = utcnow()
+    write = os.environ.get("COHORTCAST_LOCAL_WRITE_KEY") or "ccw_local_" + secrets.token_urlsafe(24)
+    admin = os.environ.get("COHORTCAST_LOCAL_ADMIN_KEY") or "cca_local_" + secrets.token_urlsafe(24)
+    create_key("write", "local write key", now, plaintext=write)
+    create_key("admin", "local admin key", now, plaintext=admin)
+    return write, admin
+
+
+if __name__ == "__main__":
+    sys.exit(main())
