@@ -1,0 +1,62 @@
+# cohortcast: the few verbs people use. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+
+# The Lambda runtime is python3.13: find one (pyenv's, or on PATH) for the venv and `sam build`.
+PYTHON313 ?= $(shell for c in $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13 python3.13; do \
+	if PYENV_VERSION=$$(basename $$(dirname $$(dirname $$c)) 2>/dev/null) $$c -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then echo $$c; break; fi; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+# Fake credentials: nothing here ever talks to real AWS.
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+export SAM_CLI_TELEMETRY := 0
+export POWERTOOLS_TRACE_DISABLED := 1
+SAM_ENV := PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
+
+.PHONY: run test lint unit integration cfn-lint sam-validate build bench demo deploy clean browser
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found (install it, e.g. pyenv install 3.13)"; exit 1; }
+	$(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: $(VENV)/.installed ## start the whole service locally (moto server + HTTP API on :3000)
+	$(PY) -m local
+
+test: lint cfn-lint sam-validate unit integration build ## everything CI runs
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: $(VENV)/.installed browser
+	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest tests/integration -q -p no:cacheprovider
+
+cfn-lint: $(VENV)/.installed
+	$(VENV)/bin/cfn-lint template.yaml
+
+sam-validate: $(VENV)/.installed
+	$(SAM_ENV) $(VENV)/bin/sam validate --lint --template template.yaml
+
+build: $(VENV)/.installed ## sam build (python3.13 runtime)
+	$(SAM_ENV) $(VENV)/bin/sam build --template template.yaml
+
+bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) -m bench
+
+deploy: build
+	$(SAM_ENV) $(VENV)/bin/sam deploy --guided
+
+# Headless Chromium for the rendered-email check (Debian package; best effort without root).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser check will be skipped"; }
+
+clean:
+	rm -rf $(VENV) .aws-sam .local

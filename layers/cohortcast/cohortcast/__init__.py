@@ -1,0 +1,1 @@
+"""cohortcast: the shared domain package, deployed as a Lambda layer."""

@@ -1,0 +1,1 @@
+"""API keys: write keys (ingest only) and admin keys (management)."""

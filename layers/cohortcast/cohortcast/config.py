@@ -1,0 +1,21 @@
+"""Environment settings, parsed once per process (cold start) into a model."""
+
+from functools import cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    profiles_table: str = Field(description="profiles and anonymous-id aliases (stream source)")
+    events_table: str = Field(description="raw events with a TTL")
+    data_table: str = Field(description="keys, segments, memberships, announcements, ledger, ...")
+    idempotency_table: str = ""
+    event_retention_days: int = Field(default=90, ge=1, le=3650)
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]

@@ -1,0 +1,1 @@
+"""HTTP edge shared by the API functions: resolver factory, error shape, auth scopes."""

@@ -1,0 +1,1 @@
+"""Segment HTTP Tracking API: payload limits, message validation, storage into profiles."""

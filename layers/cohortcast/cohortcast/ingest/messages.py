@@ -1,0 +1,199 @@
+"""Validate and normalise Segment messages (field names and rules from the Segment spec)."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cohortcast.clock import isoformat, parse_timestamp
+from cohortcast.ingest.payload import MAX_MESSAGE_BYTES
+
+MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+# Event names under which page views and screens are counted in behavioural aggregates.
+PAGE_EVENT, SCREEN_EVENT = "$page", "$screen"
+_MAX_ID_LENGTH = 256
+_MAX_EVENT_NAME = 256
+_OBJECT_FIELDS = ("traits", "properties", "context", "integrations")
+_TIME_FIELDS = ("timestamp", "sentAt", "originalTimestamp")
+
+
+class Rejected(Exception):
+    """A message that cannot be stored; `field` names the offending field."""
+
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+@dataclass(slots=True)
+class Message:
+    index: int
+    type: str
+    message_id: str
+    user_id: str | None
+    anonymous_id: str | None
+    timestamp: datetime  # skew-corrected event time
+    sort_time: str  # stable across client retries: keys the raw event
+    event: str | None  # name counted in aggregates (track event, $page, $screen)
+    traits: dict[str, Any] | None
+    previous_id: str | None
+    group_id: str | None
+    payload: dict[str, Any]  # what is stored as the raw event
+
+    @property
+    def is_activity(self) -> bool:
+        """Track, page and screen are user activity; identify/group/alias are bookkeeping."""
+        return self.event is not None
+
+
+def normalise(
+    raw: Any,
+    *,
+    index: int,
+    received_at: datetime,
+    implied_type: str | None = None,
+    batch_sent_at: Any = None,
+    batch_context: dict | None = None,
+    batch_integrations: dict | None = None,
+) -> Message:
+    """Check one message against the Segment rules and compute its stored form."""
+    if not isinstance(raw, dict):
+        raise Rejected("invalid_message", "message must be a JSON object")
+    msg_type = raw.get("type", implied_type) if implied_type is None else implied_type
+    if msg_type not in MESSAGE_TYPES:
+        raise Rejected("invalid_type", f"type must be one of {', '.join(MESSAGE_TYPES)}", "type")
+    size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
+    if size > MAX_MESSAGE_BYTES:
+        raise Rejected("message_too_large", f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    for name in _OBJECT_FIELDS:
+        if raw.get(name) is not None and not isinstance(raw[name], dict):
+            raise Rejected("invalid_field", f"{name} must be an object", name)
+
+    user_id = _identifier(raw, "userId")
+    anonymous_id = _identifier(raw, "anonymousId")
+    previous_id = _identifier(raw, "previousId")
+    group_id = _identifier(raw, "groupId")
+    if msg_type == "alias":
+        if user_id is None or previous_id is None:
+            raise Rejected("missing_id", "alias needs both userId and previousId", "previousId")
+    elif user_id is None and anonymous_id is None:
+        raise Rejected("missing_id", "message needs a userId or an anonymousId", "userId")
+    if msg_type == "group" and group_id is None:
+        raise Rejected("missing_id", "group needs a groupId", "groupId")
+
+    event = _event_name(raw, msg_type)
+    times = {name: _time(raw, name) for name in _TIME_FIELDS}
+    sent_at = times["sentAt"] or (_parse_batch_time(batch_sent_at))
+    client_time = times["timestamp"] or times["originalTimestamp"]
+    timestamp = _corrected(client_time, sent_at, received_at)
+    message_id = _message_id(raw)
+
+    payload = dict(raw)
+    payload["type"] = msg_type
+    payload["messageId"] = message_id
+    if batch_context and "context" not in raw:
+        payload["context"] = batch_context
+    elif batch_context:
+        payload["context"] = {**batch_context, **raw["context"]}
+    if batch_integrations:
+        payload["integrations"] = {**batch_integrations, **(raw.get("integrations") or {})}
+    payload.pop("writeKey", None)
+    payload["receivedAt"] = isoformat(received_at)
+    payload["timestamp"] = isoformat(timestamp)
+    if client_time is not None:
+        payload["originalTimestamp"] = isoformat(client_time)
+
+    return Message(
+        index=index,
+        type=msg_type,
+        message_id=message_id,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        timestamp=timestamp,
+        sort_time=isoformat(client_time or received_at),
+        event=event,
+        traits=_traits(raw, msg_type),
+        previous_id=previous_id,
+        group_id=group_id,
+        payload=payload,
+    )
+
+
+def _identifier(raw: dict, name: str) -> str | None:
+    value = raw.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Rejected("invalid_field", f"{name} must be a string", name)
+    text = str(value)
+    if len(text) > _MAX_ID_LENGTH:
+        raise Rejected("invalid_field", f"{name} is longer than {_MAX_ID_LENGTH} characters", name)
+    return text
+
+
+def _event_name(raw: dict, msg_type: str) -> str | None:
+    if msg_type == "page":
+        return PAGE_EVENT
+    if msg_type == "screen":
+        return SCREEN_EVENT
+    if msg_type != "track":
+        return None
+    name = raw.get("event")
+    if not isinstance(name, str) or not name.strip():
+        raise Rejected("missing_event", "track needs an event name", "event")
+    if len(name) > _MAX_EVENT_NAME:
+        raise Rejected("invalid_field", f"event is longer than {_MAX_EVENT_NAME} characters", "event")
+    return name
+
+
+def _traits(raw: dict, msg_type: str) -> dict[str, Any] | None:
+    if msg_type == "identify":
+        return raw.get("traits") or (raw.get("context") or {}).get("traits") or {}
+    if msg_type == "group":
+        return raw.get("traits") or {}
+    return None
+
+
+def _time(raw: dict, name: str) -> datetime | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except (ValueError, TypeError) as err:
+        raise Rejected("invalid_timestamp", f"{name} must be an ISO-8601 timestamp", name) from err
+
+
+def _parse_batch_time(value: Any) -> datetime | None:
+    try:
+        return parse_timestamp(value) if value is not None else None
+    except (ValueError, TypeError):
+        return None
+
+
+def _corrected(client_time: datetime | None, sent_at: datetime | None, received_at: datetime) -> datetime:
+    """Segment's skew correction: timestamp = receivedAt − (sentAt − originalTimestamp)."""
+    if client_time is None:
+        return received_at
+    if sent_at is None:
+        return client_time  # an explicit (possibly historical) timestamp is honoured as sent
+    return received_at - (sent_at - client_time)
+
+
+def _message_id(raw: dict) -> str:
+    value = raw.get("messageId")
+    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_LENGTH:
+        return value
+    if value is not None and not isinstance(value, str):
+        raise Rejected("invalid_field", "messageId must be a string", "messageId")
+    if isinstance(value, str) and len(value) > _MAX_ID_LENGTH:
+        raise Rejected("invalid_field", f"messageId is longer than {_MAX_ID_LENGTH} characters", "messageId")
+    # No id given: derive one from the content so an identical retry is still stored once.
+    content = {k: v for k, v in raw.items() if k not in ("sentAt", "writeKey")}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    return f"cc-{digest[:32]}"
+
+
+def retention_expiry(timestamp: datetime, retention_days: int) -> int:
+    return int((timestamp + timedelta(days=retention_days)).timestamp())

@@ -1,0 +1,154 @@
+"""HTTP edge of ingestion: the Segment HTTP Tracking API routes."""
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel, Field
+
+from cohortcast.clock import utcnow
+from cohortcast.config import get_settings
+from cohortcast.errors import BadRequest, CohortcastError, Forbidden, Unauthorized
+from cohortcast.http.auth import caller_from_event, caller_from_key
+from cohortcast.ingest.messages import MESSAGE_TYPES
+from cohortcast.ingest.payload import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, decode_body
+from cohortcast.ingest.service import Batch, IngestResult, ingest
+from cohortcast.observability import metrics
+
+router = Router()
+
+# sendBeacon() can only send text/plain, so browsers' Segment clients use it too.
+_ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
+
+
+class RejectedMessage(BaseModel):
+    index: int = Field(description="position of the message in the request (0 for single calls)")
+    code: str
+    message: str
+    field: str | None = None
+
+
+class IngestResponse(BaseModel):
+    success: bool = True
+    accepted: int = Field(description="messages stored, including retried duplicates stored earlier")
+    duplicates: int = Field(description="messages already stored earlier (same messageId)")
+    rejected: list[RejectedMessage] = []
+
+
+class UnsupportedMediaType(CohortcastError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+_MESSAGE_SCHEMA = {
+    "type": "object",
+    "description": "A Segment message: userId or anonymousId, plus event/traits/properties by type",
+}
+_BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["batch"],
+    "properties": {"batch": {"type": "array", "maxItems": MAX_BATCH_MESSAGES, "items": _MESSAGE_SCHEMA}},
+}
+
+
+def add_request_bodies(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Ingest routes read their (possibly gzip) body themselves; describe it in the document."""
+    for path, operations in openapi.get("paths", {}).items():
+        if (
+            path.startswith("/v1/")
+            and "post" in operations
+            and "ingest" in operations["post"].get("tags", [])
+        ):
+            schema = _BATCH_SCHEMA if path in ("/v1/batch", "/v1/import") else _MESSAGE_SCHEMA
+            operations["post"]["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema}},
+            }
+    return openapi
+
+
+def _handle(implied_type: str | None) -> IngestResponse:
+    event = router.current_event
+    content_type = (event.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if content_type not in _ACCEPTED_CONTENT_TYPES:
+        raise UnsupportedMediaType(f"Content-Type must be application/json, not {content_type!r}")
+    limit = MAX_MESSAGE_BYTES if implied_type else MAX_BATCH_BYTES
+    document = decode_body(
+        event.body,
+        is_base64=event.is_base64_encoded,
+        content_encoding=event.headers.get("content-encoding"),
+        limit=limit,
+    )
+    if not isinstance(document, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_body")
+    _authenticate(event.raw_event, document.get("writeKey"))
+    batch = _batch(document, implied_type)
+    result = ingest(batch, received_at=utcnow(), retention_days=get_settings().event_retention_days)
+    metrics.add_metric(name="MessagesAccepted", unit="Count", value=result.accepted)
+    metrics.add_metric(name="MessagesRejected", unit="Count", value=len(result.rejected))
+    return _respond(result, single=implied_type is not None)
+
+
+def _authenticate(raw_event: dict, body_write_key: Any) -> None:
+    caller = caller_from_event(raw_event)
+    if caller.scope == "none" and isinstance(body_write_key, str):
+        caller = caller_from_key(body_write_key)
+    if caller.scope == "none":
+        raise Unauthorized("missing or unknown write key (HTTP Basic username, or writeKey in the body)")
+    if caller.scope != "write":
+        raise Forbidden("ingest routes need a write key")
+
+
+def _batch(document: dict, implied_type: str | None) -> Batch:
+    if implied_type is not None:
+        return Batch(items=[document], implied_type=implied_type)
+    items = document.get("batch")
+    if not isinstance(items, list):
+        raise BadRequest("batch must be a list of messages", {"pointer": "/batch"}, code="invalid_batch")
+    if len(items) > MAX_BATCH_MESSAGES:
+        raise BadRequest(
+            f"batch has {len(items)} messages; the limit is {MAX_BATCH_MESSAGES}",
+            {"pointer": "/batch", "limit": MAX_BATCH_MESSAGES},
+            code="batch_too_large",
+        )
+    context, integrations = document.get("context"), document.get("integrations")
+    return Batch(
+        items=items,
+        sent_at=document.get("sentAt"),
+        context=context if isinstance(context, dict) else None,
+        integrations=integrations if isinstance(integrations, dict) else None,
+    )
+
+
+def _respond(result: IngestResult, *, single: bool) -> IngestResponse:
+    if result.rejected and (single or result.accepted == 0):
+        first = result.rejected[0]
+        prefix = "" if single else f"batch/{first['index']}: "
+        raise BadRequest(prefix + first["message"], result.rejected, code=first["code"])
+    return IngestResponse(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=[RejectedMessage(**r) for r in result.rejected],
+    )
+
+
+def _route(implied_type: str | None) -> Callable[[], IngestResponse]:
+    def handler() -> IngestResponse:
+        return _handle(implied_type)
+
+    handler.__name__ = f"ingest_{implied_type or 'batch'}"
+    return handler
+
+
+for _type in MESSAGE_TYPES:
+    router.post(
+        f"/v1/{_type}",
+        summary=f"Segment {_type} call",
+        tags=["ingest"],
+    )(_route(_type))
+for _path in ("/v1/batch", "/v1/import"):
+    router.post(
+        _path,
+        summary="Segment batch (up to 2,500 messages, 500 KB); bad items are reported by index",
+        tags=["ingest"],
+    )(_route(None))

@@ -1,0 +1,1 @@
+"""User profiles: traits, first/last seen and compact behavioural aggregates."""

@@ -1,0 +1,55 @@
+"""Users as the management API sees them: look-up (following merges), events, erasure."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from cohortcast.errors import NotFound
+from cohortcast.profiles.record import ProfileRecord
+from cohortcast.storage import events as event_store
+from cohortcast.storage import keys
+from cohortcast.storage import profiles as profile_store
+
+_EPOCH = date(1970, 1, 1)
+
+
+def find_profile(user_id: str) -> ProfileRecord:
+    """The user's profile; an id that was merged into another user leads to that user."""
+    pk = keys.profile_pk(user_id=user_id)
+    pk = profile_store.resolve_aliases([pk]).get(pk, pk)
+    record = profile_store.get(pk)
+    if record is None:
+        raise NotFound(f"no user with id {user_id!r}", code="user_not_found")
+    return record
+
+
+def daily_counts_by_date(counts: dict[str, dict[int, int]]) -> dict[str, dict[str, int]]:
+    """Aggregates with ISO dates instead of epoch days, for people to read."""
+    return {
+        name: {(_EPOCH + timedelta(days=day)).isoformat(): n for day, n in sorted(days.items())}
+        for name, days in sorted(counts.items())
+    }
+
+
+def user_events(
+    user_id: str, limit: int, cursor: str | None
+) -> tuple[list[event_store.StoredEvent], str | None]:
+    return event_store.page(find_profile(user_id).pk, limit, cursor)
+
+
+@dataclass(slots=True)
+class Erasure:
+    user_id: str
+    profiles: int
+    events: int
+    aliases: int
+
+
+def erase_user(user_id: str) -> Erasure:
+    """Remove the user everywhere: profile, merged identities, aliases, raw events."""
+    record = find_profile(user_id)
+    merged = record.merged_keys
+    events = sum(event_store.delete_all(pk) for pk in (record.pk, *merged))
+    for source_pk in merged:
+        profile_store.delete_alias(source_pk)
+    profile_store.delete(record.pk)
+    return Erasure(user_id=user_id, profiles=1, events=events, aliases=len(merged))

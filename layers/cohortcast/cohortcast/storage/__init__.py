@@ -1,0 +1,1 @@
+"""DynamoDB access. `keys` is the only module that builds pk/sk strings."""
