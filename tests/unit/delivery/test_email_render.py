@@ -197,6 +197,12 @@ def test_empty_body_is_rejected():
     assert error.value.details[0]["pointer"] == "/body"
 
 
+def test_empty_title_is_rejected():
+    with pytest.raises(Unprocessable) as error:
+        validate_body("Body", "")
+    assert error.value.details[0]["pointer"] == "/title"
+
+
 def test_syntax_error_names_the_line():
     with pytest.raises(Unprocessable) as error:
         validate_body("line one\n\nHi {{ user.name }\n", "Title")

@@ -140,7 +140,7 @@ class CompiledAnnouncement:
         page = _layout().render(
             subject=subject,
             body=Markup(body),  # already sanitized by nh3 above
-            font=Markup(_FONT),
+            font=_FONT,
             unsubscribe_url=unsubscribe_url,
             preferences_url=preferences_url,
         )
@@ -159,8 +159,9 @@ def validate_body(markdown_text: str, title: str) -> None:
 def compile_announcement(title: str, body_markdown: str) -> CompiledAnnouncement:
     validate_body(body_markdown, title)
     marked, constructs = _extract_jinja(body_markdown)
-    tokens = _markdown().parse(marked)
-    body_html = _markdown().renderer.render(tokens, _markdown().options, {})
+    md = _markdown()
+    tokens = md.parse(marked)
+    body_html = md.renderer.render(tokens, md.options, {})
     body_text = _markdown_to_text(SyntaxTreeNode(tokens))
     return CompiledAnnouncement(
         subject_template=_parse(_text_env(), title, "/title"),
