@@ -47,7 +47,9 @@ class LocalStack:
 
     def run_schedule(self, function_logical_id: str, time: str | None = None) -> dict[str, Any]:
         """Fire the function's schedules as if the clock said `time` (ISO-8601; default now)."""
-        response = self.http.post(f"/_local/schedules/{function_logical_id}", json={"time": time} if time else {})
+        response = self.http.post(
+            f"/_local/schedules/{function_logical_id}", json={"time": time} if time else {}
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -88,9 +90,13 @@ def stack() -> Iterator[LocalStack]:
         _wait_healthy(process, base_url, log_path)
         with (
             httpx.Client(base_url=base_url, timeout=30) as http,
-            httpx.Client(base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin,
+            httpx.Client(
+                base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+            ) as admin,
         ):
-            yield LocalStack(base_url, WRITE_KEY, ADMIN_KEY, f"http://127.0.0.1:{aws_port}", data_dir, http, admin)
+            yield LocalStack(
+                base_url, WRITE_KEY, ADMIN_KEY, f"http://127.0.0.1:{aws_port}", data_dir, http, admin
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -60,7 +60,9 @@ def test_streams_and_ttl_follow_the_template(aws: Resources) -> None:
 def test_queues_exist_with_their_dead_letter_queue(aws: Resources) -> None:
     client = boto3.client("sqs")
     for logical_id, resource in resources_of(template(), "AWS::SQS::Queue").items():
-        attributes = client.get_queue_attributes(QueueUrl=aws.url(logical_id), AttributeNames=["All"])["Attributes"]
+        attributes = client.get_queue_attributes(QueueUrl=aws.url(logical_id), AttributeNames=["All"])[
+            "Attributes"
+        ]
         assert attributes["QueueArn"] == aws.arn(logical_id)
         if "RedrivePolicy" in resource["Properties"]:
             assert "deadLetterTargetArn" in attributes["RedrivePolicy"]
