@@ -10,10 +10,11 @@ from cohortcast.ingest.routes import add_request_bodies
 from cohortcast.ingest.routes import router as ingest_router
 from cohortcast.observability import logger, metrics, tracer
 from cohortcast.profiles.routes import router as users_router
+from cohortcast.segments.routes import router as segments_router
 
 # The ingest router is included only so that /openapi.json documents every route:
 # API Gateway sends ingest paths to the ingest function, never here.
-app = build_resolver(users_router, ingest_router, scope="admin")
+app = build_resolver(users_router, segments_router, ingest_router, scope="admin")
 app.enable_swagger(path="/docs", title=API_TITLE, version=API_VERSION)
 
 

@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     data_table: str = Field(description="keys, segments, memberships, announcements, ledger, ...")
     idempotency_table: str = ""
     event_retention_days: int = Field(default=90, ge=1, le=3650)
+    backfill_queue_url: str = Field(default="", description="segment jobs: backfills, sweep continuations")
 
 
 @cache

@@ -36,3 +36,42 @@ def api_key_pk(key_hash: str) -> str:
 
 
 API_KEY_SK = "KEY"
+
+
+# -- data table: segments (see docs/data-model.md, "Segments") -----------
+SEGMENTS_PK = "SEGMENTS"
+MEMBER_SHARDS = 16  # membership items of one segment spread over this many partitions
+SWEEP_SHARDS = 16  # DueIndex partitions of users whose memberships can change with time
+MEMBERSHIP_STATE_SK = "STATE"
+
+
+def shard_of(profile_pk: str, shards: int) -> int:
+    """A stable shard number for a profile (not Python's salted hash())."""
+    value = 0
+    for byte in profile_pk.encode():
+        value = (value * 31 + byte) & 0xFFFFFFFF
+    return value % shards
+
+
+def segment_member_pk(segment_id: str, shard: int) -> str:
+    return f"SEG#{segment_id}#M#{shard}"
+
+
+def segment_transitions_pk(segment_id: str) -> str:
+    return f"SEG#{segment_id}#T"
+
+
+def segment_transition_sk(at: str, profile_pk: str) -> str:
+    return f"{at}#{profile_pk}"
+
+
+def segment_size_pk(segment_id: str) -> str:
+    return f"SEG#{segment_id}#SIZE"
+
+
+def membership_state_pk(profile_pk: str) -> str:
+    return f"MEMBERSHIP#{profile_pk}"
+
+
+def sweep_due_pk(shard: int) -> str:
+    return f"SWEEP#{shard}"

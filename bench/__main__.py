@@ -1,0 +1,23 @@
+"""Run every figure and report (see shared BENCH.md). Not a test: nothing here fails the build."""
+
+import importlib
+import traceback
+
+from bench.results import Figure, report
+
+MODULES = ["bench.ingest", "bench.cold_start"]
+
+
+def main() -> None:
+    figures: list[Figure] = []
+    for name in MODULES:
+        try:
+            figures.extend(importlib.import_module(name).run())
+        except Exception:  # one broken figure must not hide the others
+            traceback.print_exc()
+            figures.append(Figure(name, float("nan"), "error", "runs", False))
+    report(figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""A figure of `make bench`: printed as a table, written to bench/results.json."""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+RESULTS = Path(__file__).parent / "results.json"
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    goal: str
+    met: bool | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def report(figures: list[Figure]) -> None:
+    table = Table(title="cohortcast bench")
+    for column in ("figure", "value", "unit", "goal", "met"):
+        table.add_column(column, no_wrap=True)
+    for f in figures:
+        met = "–" if f.met is None else ("yes" if f.met else "NO")
+        table.add_row(f.name, f"{f.value:,.3f}", f.unit, f.goal, met)
+    Console().print(table)
+    RESULTS.write_text(json.dumps([asdict(f) for f in figures], indent=2, default=str) + "\n")
+    Console().print(f"written {RESULTS}")
