@@ -49,6 +49,6 @@ def run() -> list[Figure]:
                 "<= 1.5" if judged else "report",
                 ratio <= 1.5 if judged else None,
                 {"boto3_seconds": baseline},
-            )  # fmt: skip
+            )
         )
     return figures

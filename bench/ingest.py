@@ -17,12 +17,24 @@ TARGET_MESSAGE_BYTES = 1024
 
 def _message(rng: random.Random, user: str, n: int) -> dict[str, Any]:
     roll = rng.random()
-    base: dict[str, Any] = {"userId": user, "messageId": f"{user}-{n}-{rng.random()}",
-                            "context": {"library": {"name": "analytics-python", "version": "2.4.0"},
-                                        "ip": "203.0.113.7", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)"}}  # fmt: skip
+    base: dict[str, Any] = {
+        "userId": user,
+        "messageId": f"{user}-{n}-{rng.random()}",
+        "context": {
+            "library": {"name": "analytics-python", "version": "2.4.0"},
+            "ip": "203.0.113.7",
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+        },
+    }
     if roll < 0.1:
-        base |= {"type": "identify", "traits": {"plan": rng.choice(["free", "pro", "enterprise"]),
-                                                "email": f"{user}@example.com", "country": "DE"}}  # fmt: skip
+        base |= {
+            "type": "identify",
+            "traits": {
+                "plan": rng.choice(["free", "pro", "enterprise"]),
+                "email": f"{user}@example.com",
+                "country": "DE",
+            },
+        }
     elif roll < 0.3:
         base |= {
             "type": "page",
@@ -30,8 +42,11 @@ def _message(rng: random.Random, user: str, n: int) -> dict[str, Any]:
             "properties": {"path": "/docs"},
         }
     else:
-        base |= {"type": "track", "event": rng.choice(["login", "report_viewed", "feature.export", "api_call"]),
-                 "properties": {"plan": "pro", "source": "web"}}  # fmt: skip
+        base |= {
+            "type": "track",
+            "event": rng.choice(["login", "report_viewed", "feature.export", "api_call"]),
+            "properties": {"plan": "pro", "source": "web"},
+        }
     padding = TARGET_MESSAGE_BYTES - len(json.dumps(base))
     if padding > 0:
         base.setdefault("properties", {})["note"] = "x" * padding
@@ -92,7 +107,7 @@ def run() -> list[Figure]:
             "<= 1.5",
             counts.write_units / events <= 1.5,
             {"events": events, "write_units": counts.write_units, "items_written": counts.items_written},
-        ),  # fmt: skip
+        ),
         Figure(
             "ingest_requests_per_event",
             counts.total_requests() / events,
@@ -100,5 +115,5 @@ def run() -> list[Figure]:
             "<= 1.2",
             counts.total_requests() / events <= 1.2,
             {"requests": dict(counts.requests)},
-        ),  # fmt: skip
+        ),
     ]
