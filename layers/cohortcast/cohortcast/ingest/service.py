@@ -162,11 +162,23 @@ def _apply_message(record: ProfileRecord, m: Message, oldest_day: int) -> None:
     if m.event is not None:
         day = epoch_day(m.timestamp)
         if day >= oldest_day:
-            record.behaviour.add(m.event, day)
+            record.behaviour.add(m.event, day, _counter_ids(m))
     if m.type == "identify" and m.traits:
         record.traits.update(m.traits)
     elif m.type == "group" and m.group_id is not None:
         record.groups[m.group_id] = {**record.groups.get(m.group_id, {}), **(m.traits or {})}
+
+
+def _counter_ids(m: Message) -> tuple[str, ...]:
+    """Filtered counters (event + `where` on properties) that segment rules registered for this event."""
+    from cohortcast.segments.registry import get_registry  # cached per container: no request per call
+
+    specs = get_registry().counter_specs()
+    if not specs:
+        return ()
+    properties = m.payload.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
+    return tuple(s.counter_id for s in specs if s.event == m.event and s.matches_properties(properties))
 
 
 def _absorb(record: ProfileRecord, source: ProfileRecord) -> None:

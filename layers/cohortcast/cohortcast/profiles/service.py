@@ -51,5 +51,10 @@ def erase_user(user_id: str) -> Erasure:
     events = sum(event_store.delete_all(pk) for pk in (record.pk, *merged))
     for source_pk in merged:
         profile_store.delete_alias(source_pk)
+    from cohortcast.clock import utcnow
+    from cohortcast.segments.service import erase_memberships
+
+    for pk in (record.pk, *merged):
+        erase_memberships(pk, utcnow())
     profile_store.delete(record.pk)
     return Erasure(user_id=user_id, profiles=1, events=events, aliases=len(merged))

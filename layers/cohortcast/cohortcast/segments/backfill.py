@@ -1,0 +1,191 @@
+"""Backfill: evaluate one new or edited segment over every profile, one page per queue message.
+
+The job is split into PARTS parallel scan segments; each message scans one page of one part
+and carries the part's cursor (the scan's ExclusiveStartKey). Progress lives in the
+definition's `backfill` map, advanced with a condition on the part's cursor, so a redelivered
+message re-does idempotent writes and then stops instead of counting twice. An edit starts a
+new job id; messages of the old job are dropped.
+"""
+
+import base64
+import contextlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr
+from ulid import ULID
+
+from cohortcast.clock import epoch_day, isoformat, parse_timestamp
+from cohortcast.config import get_settings
+from cohortcast.observability import logger
+from cohortcast.profiles.record import ProfileRecord
+from cohortcast.segments import evaluation
+from cohortcast.segments.registry import Registry, get_registry, invalidate
+from cohortcast.storage import aws, keys
+from cohortcast.storage import events as event_store
+from cohortcast.storage import profiles as profile_store
+from cohortcast.storage import segments as segment_store
+from cohortcast.storage.segments import SegmentDefinition
+
+PARTS = 4
+PAGE_SIZE = 200
+DONE = "done"
+
+Send = Callable[[dict[str, Any]], None]
+
+
+def start(definition: SegmentDefinition, now: datetime, send: Send, *, reason: str = "backfill") -> dict:
+    """Mark a new job on the definition and queue the first page of each part."""
+    job_id = str(ULID())
+    backfill = {
+        "state": "running",
+        "job_id": job_id,
+        "reason": reason,
+        "started_at": isoformat(now),
+        "processed": 0,
+        "matched": 0,
+        "parts": {str(p): {"cursor": "", "processed": 0, "matched": 0} for p in range(PARTS)},
+    }
+    segment_store.start_backfill(definition.segment_id, definition.version, backfill)
+    definition.backfill = backfill
+    for part in range(PARTS):
+        send(_message(definition.segment_id, job_id, part, ""))
+    return backfill
+
+
+def _message(segment_id: str, job_id: str, part: int, cursor: str) -> dict[str, Any]:
+    return {"job": "backfill", "segment_id": segment_id, "job_id": job_id, "part": part, "cursor": cursor}
+
+
+def _encode_key(key: dict[str, Any] | None) -> str:
+    if not key:
+        return DONE
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def _decode_key(cursor: str) -> dict[str, Any] | None:
+    return json.loads(base64.urlsafe_b64decode(cursor.encode())) if cursor else None
+
+
+def process_page(message: dict[str, Any], now: datetime, send: Send, *, redelivered: bool = False) -> str:
+    """Handle one backfill message; returns what happened (for logs and tests)."""
+    segment_id, job_id, part = message["segment_id"], message["job_id"], str(message["part"])
+    current = segment_store.get_definition(segment_id)
+    if current is None or current.backfill.get("job_id") != job_id:
+        return "superseded"
+    progress = current.backfill["parts"].get(part) or {}
+    if progress.get("cursor") != message["cursor"]:
+        # This page was done before (a redelivery); if the crash came before the next message
+        # went out, send it again — a duplicate copy (first delivery) just stops here.
+        if redelivered and progress.get("cursor") not in (DONE, None):
+            send(_message(segment_id, job_id, int(part), progress["cursor"]))
+            return "resent"
+        return "duplicate"
+    if current.kind != "dynamic":
+        return "static"
+    registry = _registry_with(segment_id, current.version)
+    if segment_id not in registry.compiled:
+        raise RuntimeError(f"segment {segment_id} has a rule that does not compile: {registry.broken}")
+    compiled = registry.compiled[segment_id]
+    records, last_key = _scan_page(int(part), _decode_key(message["cursor"]))
+    specs = compiled.counter_specs()
+    if specs:
+        records = [_with_counters(record, specs, now) for record in records]
+    reason = current.backfill.get("reason", "backfill")
+    summary = evaluation.evaluate_records(records, registry, now, reason, only={segment_id})
+    matched_here = sum(1 for r in records if compiled.matches(r.view(), now))
+    cursor = _encode_key(last_key)
+    backfill = segment_store.advance_backfill(
+        segment_id,
+        job_id,
+        part,
+        message["cursor"],
+        cursor,
+        int(progress.get("processed", 0)) + len(records),
+        int(progress.get("matched", 0)) + matched_here,
+    )
+    if backfill is None:
+        return "duplicate"
+    logger.info(
+        "backfill page", extra={"segment_id": segment_id, "part": part, "evaluated": summary.evaluated}
+    )
+    if cursor != DONE:
+        send(_message(segment_id, job_id, int(part), cursor))
+        return "next"
+    if all(p.get("cursor") == DONE for p in backfill["parts"].values()):
+        finish(segment_id, job_id, backfill, now)
+        return "finished"
+    return "part_done"
+
+
+def _registry_with(segment_id: str, version: int) -> Registry:
+    """The cached registry, reloaded if it predates this version of the segment."""
+    registry = get_registry()
+    known = registry.definitions.get(segment_id)
+    if known is None or known.version != version:
+        invalidate()
+        registry = get_registry()
+    return registry
+
+
+def finish(segment_id: str, job_id: str, backfill: dict[str, Any], now: datetime) -> None:
+    """Every part is done: recount the size exactly and mark the job done (idempotent)."""
+    segment_store.set_size(segment_id, segment_store.count_members(segment_id))
+    parts = backfill["parts"].values()
+    segment_store.finish_backfill(
+        segment_id,
+        job_id,
+        {
+            "state": "done",
+            "finished_at": isoformat(now),
+            "processed": sum(int(p.get("processed", 0)) for p in parts),
+            "matched": sum(int(p.get("matched", 0)) for p in parts),
+        },
+    )
+
+
+def _scan_page(part: int, start_key: dict[str, Any] | None) -> tuple[list[ProfileRecord], dict | None]:
+    scan: dict[str, Any] = {
+        "Segment": part,
+        "TotalSegments": PARTS,
+        "Limit": PAGE_SIZE,
+        "FilterExpression": Attr("sk").eq(keys.PROFILE_SK),
+    }
+    if start_key:
+        scan["ExclusiveStartKey"] = start_key
+    response = aws.table(get_settings().profiles_table).scan(**scan)
+    records = [profile_store.from_item(item) for item in response.get("Items", [])]
+    return records, response.get("LastEvaluatedKey")
+
+
+def _with_counters(record: ProfileRecord, specs: list[Any], now: datetime) -> ProfileRecord:
+    """Fill filtered counters a profile predates from its raw events, once, and save it.
+
+    Only counters the profile lacks are computed, and only for events it has performed. The
+    saved profile goes through the stream like any other change.
+    """
+    missing = [
+        s
+        for s in specs
+        if s.counter_id not in record.behaviour.counters and s.event in record.behaviour.daily
+    ]
+    if not missing:
+        return record
+    oldest_day = epoch_day(now) - get_settings().event_retention_days
+    counts: dict[str, dict[int, int]] = {s.counter_id: {} for s in missing}
+    for stored in event_store.all_for(record.pk):
+        for spec in missing:
+            if stored.event == spec.event and spec.matches_properties(stored.payload.get("properties") or {}):
+                day = epoch_day(parse_timestamp(stored.timestamp))
+                if day >= oldest_day:
+                    counts[spec.counter_id][day] = counts[spec.counter_id].get(day, 0) + 1
+    for counter_id, days in counts.items():
+        record.behaviour.counters[counter_id] = days
+    if not any(counts.values()):
+        return record  # nothing to store: a missing counter already reads as zero
+    # If ingest wrote meanwhile, this evaluation still uses the counts computed here.
+    with contextlib.suppress(profile_store.StaleProfile):
+        profile_store.save(record)
+    return record

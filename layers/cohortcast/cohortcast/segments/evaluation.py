@@ -1,0 +1,202 @@
+"""Evaluate users against segments and write only what changed.
+
+`decide` is pure (profile, current memberships, registry, now) → Outcome; `apply` writes an
+Outcome: one exactly-once transaction per enter/exit, then the user's state item (segment
+set and the next moment a time-based rule can flip, which puts the user in the DueIndex).
+"""
+
+import base64
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from cohortcast.clock import isoformat, parse_timestamp
+from cohortcast.profiles.record import ProfileRecord
+from cohortcast.segments.registry import Registry
+from cohortcast.storage import profiles as profile_store
+from cohortcast.storage import segments as segment_store
+from cohortcast.storage.segments import Change, MembershipState
+
+# A flip computed at (or before) `now` is re-checked a moment later rather than in a tight loop.
+_MIN_DUE_DELAY = timedelta(seconds=1)
+
+
+@dataclass(slots=True)
+class Outcome:
+    profile_pk: str
+    user_id: str | None
+    entered: list[str] = field(default_factory=list)
+    exited: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)  # ids of deleted segments left in the state
+    due_at: datetime | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.entered or self.exited or self.forgotten)
+
+
+@dataclass(slots=True)
+class Summary:
+    evaluated: int = 0
+    entered: int = 0
+    exited: int = 0
+    skipped: int = 0
+
+    def add(self, other: "Summary") -> None:
+        self.evaluated += other.evaluated
+        self.entered += other.entered
+        self.exited += other.exited
+        self.skipped += other.skipped
+
+
+def decide(
+    record: ProfileRecord,
+    current: set[str],
+    registry: Registry,
+    now: datetime,
+    *,
+    only: set[str] | None = None,
+) -> Outcome:
+    """Which dynamic segments the user enters and leaves at `now`, and when to look again."""
+    view = record.view(frozenset(current))
+    outcome = Outcome(profile_pk=record.pk, user_id=record.user_id)
+    for segment_id, compiled in registry.compiled.items():
+        if only is not None and segment_id not in only:
+            continue
+        matches = compiled.matches(view, now)
+        if matches and segment_id not in current:
+            outcome.entered.append(segment_id)
+        elif not matches and segment_id in current:
+            outcome.exited.append(segment_id)
+    outcome.forgotten = sorted(s for s in current if s not in registry.definitions)
+    outcome.due_at = next_due(view, registry, now)
+    return outcome
+
+
+def next_due(view: Any, registry: Registry, now: datetime) -> datetime | None:
+    flips = [
+        flip
+        for compiled in registry.time_dependent.values()
+        if (flip := compiled.next_flip(view, now)) is not None
+    ]
+    if not flips:
+        return None
+    return max(min(flips), now + _MIN_DUE_DELAY)
+
+
+def apply(
+    outcome: Outcome, state: MembershipState | None, now: datetime, reason: str, *, version: int
+) -> Summary:
+    at = isoformat(now)
+    summary = Summary(evaluated=1)
+    for kind, segment_ids in (("enter", outcome.entered), ("exit", outcome.exited)):
+        for segment_id in segment_ids:
+            change = Change(segment_id, outcome.profile_pk, kind, at, reason)
+            if segment_store.apply_change(change, outcome.user_id, now.timestamp()):
+                if kind == "enter":
+                    summary.entered += 1
+                else:
+                    summary.exited += 1
+    due = isoformat(outcome.due_at) if outcome.due_at else None
+    previous_due = state.due_at if state else None
+    if outcome.changed or due != previous_due or state is None:
+        segment_store.update_state(
+            outcome.profile_pk,
+            entered=outcome.entered,
+            exited=[*outcome.exited, *outcome.forgotten],
+            due_at=due,
+            profile_version=version,
+            updated_at=at,
+        )
+    return summary
+
+
+def evaluate_records(
+    records: list[ProfileRecord],
+    registry: Registry,
+    now: datetime,
+    reason: str,
+    *,
+    states: dict[str, MembershipState] | None = None,
+    only: set[str] | None = None,
+) -> Summary:
+    """Re-evaluate these profiles; `states` saves the read when the caller has them (the sweep)."""
+    if states is None:
+        states = segment_store.get_states(r.pk for r in records)
+    summary = Summary()
+    for record in records:
+        state = states.get(record.pk)
+        if state is not None and record.version < state.profile_version:
+            summary.skipped += 1  # an older image than one already evaluated (stream redelivery)
+            continue
+        outcome = decide(record, state.segments if state else set(), registry, now, only=only)
+        if only is not None:
+            outcome.forgotten = []  # a one-segment backfill leaves the rest of the state alone
+            if state is not None:
+                outcome.due_at = _earliest(outcome.due_at, state.due_at)
+        summary.add(apply(outcome, state, now, reason, version=record.version))
+    return summary
+
+
+def _earliest(due: datetime | None, stored: str | None) -> datetime | None:
+    if stored is None:
+        return due
+    stored_at = parse_timestamp(stored)
+    return stored_at if due is None or stored_at < due else due
+
+
+def exit_all(profile_pk: str, now: datetime, reason: str, *, record_transitions: bool = True) -> Summary:
+    """The profile is gone (deleted, merged away, erased): leave every segment, forget the state."""
+    state = segment_store.get_states([profile_pk]).get(profile_pk)
+    summary = Summary(evaluated=1)
+    if state is None:
+        return summary
+    user_id = profile_pk[2:] if profile_pk.startswith("U#") else None
+    at = isoformat(now)
+    for segment_id in sorted(state.segments):
+        change = Change(segment_id, profile_pk, "exit", at, reason)
+        if record_transitions:
+            done = segment_store.apply_change(change, user_id, now.timestamp())
+        else:
+            done = segment_store.remove_member(segment_id, profile_pk)
+        summary.exited += int(done)
+    segment_store.delete_state(profile_pk)
+    return summary
+
+
+# -- the profiles table stream -------------------------------------------------------------------
+
+_deserializer = TypeDeserializer()
+
+
+def image_to_item(image: dict[str, Any]) -> dict[str, Any]:
+    """A stream record's NewImage/OldImage as boto3 would return the item (Binary → bytes)."""
+    return {name: _deserializer.deserialize(_binary_decoded(value)) for name, value in image.items()}
+
+
+def _binary_decoded(value: dict[str, Any]) -> dict[str, Any]:
+    # Lambda delivers Binary attributes base64-encoded inside the JSON event.
+    if "B" in value and isinstance(value["B"], str):
+        return {"B": base64.b64decode(value["B"])}
+    if "BS" in value:
+        return {"BS": [base64.b64decode(v) if isinstance(v, str) else v for v in value["BS"]]}
+    if "M" in value:
+        return {"M": {k: _binary_decoded(v) for k, v in value["M"].items()}}
+    if "L" in value:
+        return {"L": [_binary_decoded(v) for v in value["L"]]}
+    return value
+
+
+def evaluate_stream_record(record: dict[str, Any], registry: Registry, now: datetime) -> Summary:
+    """One ProfilesTable stream record: re-evaluate the profile, or exit everything on REMOVE."""
+    dynamodb = record.get("dynamodb") or {}
+    if record.get("eventName") == "REMOVE":
+        keys = image_to_item(dynamodb.get("Keys") or {})
+        return exit_all(keys["pk"], now, "profile_deleted")
+    item = image_to_item(dynamodb.get("NewImage") or {})
+    if item.get("kind") != "profile":
+        return Summary(skipped=1)
+    profile = profile_store.from_item(item)
+    return evaluate_records([profile], registry, now, "event")

@@ -1,0 +1,450 @@
+"""Segments as the management API sees them: definitions, static members, preview, explain, history."""
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr
+from ulid import ULID
+
+from cohortcast.clock import isoformat
+from cohortcast.config import get_settings
+from cohortcast.errors import Conflict, NotFound, Unprocessable
+from cohortcast.profiles import service as profile_service
+from cohortcast.segments import backfill, evaluation
+from cohortcast.segments.registry import get_registry, invalidate
+from cohortcast.storage import aws, keys
+from cohortcast.storage import profiles as profile_store
+from cohortcast.storage import segments as segment_store
+from cohortcast.storage.segments import Change, SegmentDefinition
+
+Send = Callable[[dict[str, Any]], None]
+
+MAX_MEMBERS_PER_REQUEST = 5_000
+MAX_USER_ID = 256
+PREVIEW_MAX_PROFILES = 5_000
+PREVIEW_SAMPLE = 20
+HISTORY_POINTS = 500
+
+
+def _max_days() -> int:
+    return get_settings().event_retention_days
+
+
+def _rule_and_names(
+    rule: Any, template: str | None, overrides: dict[str, Any] | None
+) -> tuple[Any, str | None, str | None]:
+    """(validated Rule, default name, default description) from a rule or a template."""
+    from cohortcast.segments.rules import parse_rule
+    from cohortcast.segments.templates import instantiate
+
+    try:
+        if template is not None:
+            name, description, parsed = instantiate(template, overrides or {}, max_window_days=_max_days())
+            return parsed, name, description
+        return parse_rule(rule, max_window_days=_max_days()), None, None
+    except Unprocessable as err:
+        # The engine points into the rule (or the overrides); the API points into the request body.
+        prefix = "/rule" if template is None else "/overrides"
+        details = [
+            {
+                **d,
+                "pointer": d["pointer"] if d.get("pointer") == "/template" else prefix + d.get("pointer", ""),
+            }
+            for d in (err.details or [])
+            if isinstance(d, dict)
+        ]
+        first = details[0] if details else {"pointer": prefix, "message": err.message}
+        raise Unprocessable(f"invalid rule at '{first['pointer']}': {first['message']}", details) from err
+
+
+def _check_references(segment_id: str, parsed: Any) -> None:
+    """Referenced segments must exist, and saving must not close a reference loop."""
+    from cohortcast.segments.rules import find_cycle, referenced_segments
+
+    invalidate()
+    registry = get_registry()
+    unknown = sorted(ref for ref in referenced_segments(parsed) if ref not in registry.definitions)
+    if unknown:
+        raise Unprocessable(
+            f"unknown segment {unknown[0]!r} referenced",
+            [{"pointer": "/rule", "message": f"unknown segment {ref}"} for ref in unknown],
+            code="unknown_segment",
+        )
+    cycle = find_cycle(segment_id, parsed, registry.rule_of)
+    if cycle:
+        path = " -> ".join(cycle)
+        raise Unprocessable(
+            f"segment reference cycle: {path}", [{"pointer": "/rule", "message": path}], code="segment_cycle"
+        )
+
+
+def create(body: dict[str, Any], now: datetime, send: Send) -> SegmentDefinition:
+    """Save a dynamic (rule or template) or static (members) segment; backfills run in the background."""
+    has_rule, has_template = body.get("rule") is not None, body.get("template") is not None
+    static = body.get("kind") == "static" or body.get("members") is not None
+    if has_rule + has_template + static != 1:
+        raise Unprocessable(
+            "give exactly one of rule, template or members (a static segment)",
+            [{"pointer": "", "message": "exactly one of rule, template, members"}],
+        )
+    segment_id = f"seg_{ULID()}"
+    at = isoformat(now)
+    if static:
+        members = body.get("members") or []
+        _check_member_count(members)
+        definition = SegmentDefinition(
+            segment_id=segment_id,
+            name=body.get("name") or "Static segment",
+            kind="static",
+            description=body.get("description") or "",
+            created_at=at,
+            updated_at=at,
+            backfill={"state": "done", "processed": 0, "started_at": at, "finished_at": at},
+        )
+        segment_store.save_definition(definition)
+        invalidate()
+        if members:
+            report = change_members(segment_id, members, [], now)
+            definition.size = report.added
+            definition.backfill["processed"] = report.added
+        return definition
+    parsed, default_name, default_description = _rule_and_names(
+        body.get("rule"), body.get("template"), body.get("overrides")
+    )
+    _check_references(segment_id, parsed)
+    definition = SegmentDefinition(
+        segment_id=segment_id,
+        name=body.get("name") or default_name or "Untitled segment",
+        kind="dynamic",
+        description=body.get("description") or default_description or "",
+        rule=parsed.as_json(),
+        template=body.get("template"),
+        created_at=at,
+        updated_at=at,
+        backfill={"state": "pending"},
+    )
+    segment_store.save_definition(definition)
+    invalidate()
+    backfill.start(definition, now, send)
+    return definition
+
+
+def get(segment_id: str) -> SegmentDefinition:
+    definition = segment_store.get_definition(segment_id)
+    if definition is None:
+        raise NotFound(f"no segment with id {segment_id!r}", code="segment_not_found")
+    return definition
+
+
+def list_all() -> list[SegmentDefinition]:
+    return sorted(segment_store.list_definitions(), key=lambda d: d.created_at)
+
+
+def update(segment_id: str, body: dict[str, Any], now: datetime, send: Send) -> SegmentDefinition:
+    """Edit name/description, or the rule (which starts a new backfill)."""
+    definition = get(segment_id)
+    if body.get("version") is not None and body["version"] != definition.version:
+        raise Conflict(
+            f"segment {segment_id} is at version {definition.version}, not {body['version']}",
+            code="version_conflict",
+        )
+    rule_given = body.get("rule") is not None or body.get("template") is not None
+    if rule_given and definition.kind == "static":
+        raise Unprocessable(
+            "a static segment has members, not a rule", [{"pointer": "/rule", "message": "static segment"}]
+        )
+    if body.get("members") is not None:
+        raise Unprocessable(
+            "change members with POST /v1/segments/{id}/members",
+            [{"pointer": "/members", "message": "not accepted here"}],
+        )
+    changed_rule = False
+    if rule_given:
+        parsed, _, _ = _rule_and_names(body.get("rule"), body.get("template"), body.get("overrides"))
+        _check_references(segment_id, parsed)
+        changed_rule = parsed.as_json() != definition.rule
+        definition.rule = parsed.as_json()
+        definition.template = body.get("template")
+    for name in ("name", "description"):
+        if body.get(name) is not None:
+            setattr(definition, name, body[name])
+    definition.updated_at = isoformat(now)
+    try:
+        segment_store.save_definition(definition)
+    except segment_store.StaleDefinition as err:
+        raise Conflict(
+            f"segment {segment_id} changed meanwhile; read it again", code="version_conflict"
+        ) from err
+    invalidate()
+    if changed_rule:
+        backfill.start(definition, now, send, reason="rule_changed")
+    return definition
+
+
+def delete(segment_id: str, send: Send) -> None:
+    definition = get(segment_id)
+    from cohortcast.segments.rules import referenced_segments
+
+    invalidate()
+    registry = get_registry()
+    users = sorted(sid for sid, rule in registry.rules.items() if segment_id in referenced_segments(rule))
+    if users:
+        raise Conflict(
+            f"segment {segment_id} is used by {', '.join(users)}; change those first",
+            {"referenced_by": users},
+            code="segment_in_use",
+        )
+    segment_store.delete_definition(definition.segment_id)
+    invalidate()
+    send({"job": "purge", "segment_id": segment_id})
+
+
+def purge(segment_id: str, now: datetime, send: Send, *, batch: int = 500) -> int:
+    """Remove a deleted segment's members (and the id from their state), a page per message."""
+    if segment_store.get_definition(segment_id) is not None:
+        return 0  # recreated? ids are never reused, so this is a stale message
+    members, cursor = segment_store.member_page(segment_id, batch, None)
+    at = isoformat(now)
+    for member in members:
+        segment_store.update_state(member["sk"], exited=[segment_id], updated_at=at)
+        segment_store.remove_member(segment_id, member["sk"])
+    if cursor is not None:
+        send({"job": "purge", "segment_id": segment_id})
+    else:
+        segment_store.delete_segment_data(segment_id)
+    return len(members)
+
+
+# -- static members --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MembersReport:
+    added: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _check_member_count(ids: list[Any]) -> None:
+    if len(ids) > MAX_MEMBERS_PER_REQUEST:
+        raise Unprocessable(
+            f"at most {MAX_MEMBERS_PER_REQUEST} members per request; send several requests",
+            [{"pointer": "/members", "message": "too many"}],
+            code="too_many_members",
+        )
+
+
+def _static(segment_id: str) -> SegmentDefinition:
+    definition = get(segment_id)
+    if definition.kind != "static":
+        raise Conflict(
+            f"segment {segment_id} is dynamic: its members come from its rule", code="segment_not_static"
+        )
+    return definition
+
+
+def change_members(segment_id: str, add: list[str], remove: list[str], now: datetime) -> MembersReport:
+    _check_member_count([*add, *remove])
+    report = MembersReport()
+    at = isoformat(now)
+    own = {user_id: keys.profile_pk(user_id=user_id) for user_id in dict.fromkeys([*add, *remove])}
+    aliases = profile_store.resolve_aliases(own.values())
+    for kind, ids in (("enter", add), ("exit", remove)):
+        for user_id in dict.fromkeys(ids):
+            pk = aliases.get(own[user_id], own[user_id])
+            reason = "added" if kind == "enter" else "removed"
+            change = Change(segment_id, pk, kind, at, reason)
+            done = segment_store.apply_change(
+                change, pk[2:] if pk.startswith("U#") else None, now.timestamp()
+            )
+            if kind == "enter":
+                segment_store.update_state(pk, entered=[segment_id], updated_at=at)
+                report.added += int(done)
+            else:
+                segment_store.update_state(pk, exited=[segment_id], updated_at=at)
+                report.removed += int(done)
+            report.unchanged += int(not done)
+    return report
+
+
+def change_static_members(segment_id: str, add: list[str], remove: list[str], now: datetime) -> MembersReport:
+    _static(segment_id)
+    return change_members(segment_id, add, remove, now)
+
+
+def import_csv(segment_id: str, text: str, now: datetime) -> MembersReport:
+    """Add the users of a CSV: a `user_id` (or `userId`) column, or a single column of ids."""
+    _static(segment_id)
+    ids, rejected = parse_members_csv(text)
+    if not ids and rejected:
+        raise Unprocessable(
+            f"line {rejected[0]['line']}: {rejected[0]['message']}", rejected, code="invalid_csv"
+        )
+    report = change_members(segment_id, ids, [], now)
+    report.rejected = rejected
+    return report
+
+
+def parse_members_csv(text: str) -> tuple[list[str], list[dict[str, Any]]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    ids: list[str] = []
+    rejected: list[dict[str, Any]] = []
+    if not rows:
+        raise Unprocessable("the CSV is empty", [{"line": 1, "message": "empty"}], code="invalid_csv")
+    header = [cell.strip().lower() for cell in rows[0]]
+    column, first = 0, 0
+    for name in ("user_id", "userid", "id"):
+        if name in header:
+            column, first = header.index(name), 1
+            break
+    else:
+        if len(header) > 1:
+            raise Unprocessable(
+                "a CSV with several columns needs a user_id column",
+                [{"line": 1, "message": "no user_id column"}],
+                code="invalid_csv",
+            )
+    for number, row in enumerate(rows[first:], start=first + 1):
+        if not row or all(not cell.strip() for cell in row):
+            continue  # blank lines are not errors
+        value = row[column].strip() if column < len(row) else ""
+        if not value:
+            rejected.append({"line": number, "message": "missing user id"})
+        elif len(value) > MAX_USER_ID:
+            rejected.append({"line": number, "message": f"user id longer than {MAX_USER_ID} characters"})
+        else:
+            ids.append(value)
+    _check_member_count(ids)
+    return ids, rejected
+
+
+def members(segment_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    get(segment_id)
+    return segment_store.member_page(segment_id, limit, cursor)
+
+
+# -- preview, explain, history ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Preview:
+    count: int
+    exact: bool
+    scanned: int
+    sample: list[str]
+
+
+def preview(body: dict[str, Any], now: datetime) -> Preview:
+    """Evaluate a rule (not saved) over up to PREVIEW_MAX_PROFILES profiles; estimate beyond that."""
+    from cohortcast.segments.compiler import compile_rule
+    from cohortcast.segments.rules import referenced_segments
+
+    parsed, _, _ = _rule_and_names(body.get("rule"), body.get("template"), body.get("overrides"))
+    _check_references("(preview)", parsed)
+    registry = get_registry()
+    compiled = compile_rule(parsed, segment_rule=registry.rule_of)
+    needs_state = bool(referenced_segments(parsed) - registry.rules.keys())
+    table = aws.table(get_settings().profiles_table)
+    scan: dict[str, Any] = {"FilterExpression": Attr("sk").eq(keys.PROFILE_SK), "Limit": 1000}
+    scanned, matched, sample, exhausted = 0, 0, [], False
+    while scanned < PREVIEW_MAX_PROFILES:
+        response = table.scan(**scan)
+        records = [profile_store.from_item(item) for item in response.get("Items", [])]
+        states = segment_store.get_states(r.pk for r in records) if needs_state and records else {}
+        for record in records:
+            state = states.get(record.pk)
+            if compiled.matches(record.view(frozenset(state.segments) if state else frozenset()), now):
+                matched += 1
+                if len(sample) < PREVIEW_SAMPLE:
+                    sample.append(record.user_id or f"anonymous:{record.anonymous_id}")
+        scanned += len(records)
+        if "LastEvaluatedKey" not in response:
+            exhausted = True
+            break
+        scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    if exhausted or scanned == 0:
+        return Preview(count=matched, exact=True, scanned=scanned, sample=sample)
+    # DescribeTable's item count is refreshed about every six hours and includes aliases.
+    total = int(
+        aws.client("dynamodb").describe_table(TableName=get_settings().profiles_table)["Table"]["ItemCount"]
+    )
+    estimate = round(matched * max(total, scanned) / scanned)
+    return Preview(count=estimate, exact=False, scanned=scanned, sample=sample)
+
+
+def explain(segment_id: str, user_id: str, now: datetime) -> dict[str, Any]:
+    definition = get(segment_id)
+    record = profile_service.find_profile(user_id)
+    state = segment_store.get_states([record.pk]).get(record.pk)
+    current = state.segments if state else set()
+    member = segment_id in current
+    result: dict[str, Any] = {
+        "segment_id": segment_id,
+        "user_id": record.user_id,
+        "kind": definition.kind,
+        "member": member,
+        "next_check": state.due_at if state else None,
+    }
+    if definition.kind == "static":
+        return result | {"matches": member, "rule": None}
+    invalidate()
+    registry = get_registry()
+    compiled = registry.compiled.get(segment_id)
+    if compiled is None:
+        raise Unprocessable(
+            f"the rule of {segment_id} cannot be evaluated: {registry.broken.get(segment_id)}",
+            code="rule_broken",
+        )
+    view = record.view(frozenset(current))
+    tree = compiled.explain(view, now)
+    flip = compiled.next_flip(view, now)
+    return result | {
+        "matches": compiled.matches(view, now),
+        "only_because_new": _too_new_anywhere(tree),
+        "next_flip": isoformat(flip) if flip else None,
+        "rule": tree,
+    }
+
+
+def _too_new_anywhere(tree: dict[str, Any]) -> bool:
+    """True when some node's answer comes from the user being younger than its window."""
+    if tree.get("too_new"):
+        return True
+    return any(_too_new_anywhere(child) for child in tree.get("children") or [])
+
+
+def history(segment_id: str, limit: int) -> dict[str, Any]:
+    definition = get(segment_id)
+    return {
+        "segment_id": segment_id,
+        "size": definition.size,
+        "sizes": segment_store.size_history(segment_id, HISTORY_POINTS),
+        "transitions": segment_store.recent_transitions(segment_id, limit),
+    }
+
+
+def templates() -> list[dict[str, Any]]:
+    from cohortcast.segments.templates import TEMPLATES
+
+    return [
+        {
+            "template_id": t.template_id,
+            "name": t.title,
+            "description": t.description.format(
+                **{k: ", ".join(v) if isinstance(v, list) else v for k, v in t.params.items()}
+            ),
+            "params": t.params,
+            "rule": t.build(t.params),
+        }
+        for t in TEMPLATES.values()
+    ]
+
+
+def erase_memberships(profile_pk: str, now: datetime) -> int:
+    """GDPR erasure: drop the user's memberships without writing new transitions about them."""
+    return evaluation.exit_all(profile_pk, now, "erased", record_transitions=False).exited

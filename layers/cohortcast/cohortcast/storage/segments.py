@@ -1,0 +1,562 @@
+"""DataTable access for segments: definitions, memberships, per-user state, transitions, sizes.
+
+The layout and the reasons for it are in docs/data-model.md ("Segments").
+"""
+
+import base64
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from cohortcast.config import get_settings
+from cohortcast.errors import BadRequest
+from cohortcast.storage import aws, keys
+
+
+class StaleDefinition(Exception):
+    """The definition changed since it was read."""
+
+
+@dataclass(slots=True)
+class SegmentDefinition:
+    segment_id: str
+    name: str
+    kind: str  # "dynamic" | "static"
+    description: str = ""
+    rule: dict[str, Any] | None = None
+    template: str | None = None
+    version: int = 0
+    status: str = "active"
+    size: int = 0
+    backfill: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(slots=True)
+class MembershipState:
+    profile_pk: str
+    segments: set[str] = field(default_factory=set)
+    profile_version: int = 0
+    due_at: str | None = None
+
+
+@dataclass(slots=True)
+class Change:
+    """One enter or exit of one user in one segment."""
+
+    segment_id: str
+    profile_pk: str
+    kind: str  # "enter" | "exit"
+    at: str
+    reason: str
+
+
+def _table() -> Any:
+    return aws.table(get_settings().data_table)
+
+
+def _client() -> Any:
+    return aws.client("dynamodb")
+
+
+def _expiry(at_epoch: float) -> int:
+    return int(at_epoch) + get_settings().event_retention_days * 86400
+
+
+# -- definitions -------------------------------------------------------------------------------
+
+
+def _definition_item(d: SegmentDefinition) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": keys.SEGMENTS_PK,
+        "sk": d.segment_id,
+        "name": d.name,
+        "description": d.description,
+        "kind": d.kind,
+        "version": d.version,
+        "status": d.status,
+        "size": d.size,
+        "backfill": d.backfill,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+    }
+    if d.rule is not None:
+        item["rule"] = json.dumps(d.rule, separators=(",", ":"))
+    if d.template:
+        item["template"] = d.template
+    return item
+
+
+def _definition(item: dict[str, Any]) -> SegmentDefinition:
+    return SegmentDefinition(
+        segment_id=item["sk"],
+        name=item.get("name", ""),
+        kind=item.get("kind", "dynamic"),
+        description=item.get("description", ""),
+        rule=json.loads(item["rule"]) if item.get("rule") else None,
+        template=item.get("template"),
+        version=int(item.get("version", 0)),
+        status=item.get("status", "active"),
+        size=max(0, int(item.get("size", 0))),
+        backfill=_plain(item.get("backfill") or {}),
+        created_at=item.get("created_at", ""),
+        updated_at=item.get("updated_at", ""),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Decimals from boto3 back to ints (progress counters are whole numbers)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if type(value).__name__ == "Decimal":
+        return int(value)
+    return value
+
+
+def list_definitions() -> list[SegmentDefinition]:
+    found: list[SegmentDefinition] = []
+    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.SEGMENTS_PK)}
+    while True:
+        response = _table().query(**query)
+        found.extend(_definition(item) for item in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return found
+        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def get_definition(segment_id: str) -> SegmentDefinition | None:
+    item = _table().get_item(Key={"pk": keys.SEGMENTS_PK, "sk": segment_id}, ConsistentRead=True).get("Item")
+    return _definition(item) if item else None
+
+
+def save_definition(d: SegmentDefinition) -> None:
+    """Create (version 0 → 1) or replace with optimistic locking; `size` is never overwritten."""
+    expected = d.version
+    d.version = expected + 1
+    item = _definition_item(d)
+    if expected == 0:
+        kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": Attr("pk").not_exists()}
+        try:
+            _table().put_item(**kwargs)
+        except ClientError as err:
+            d.version = expected
+            _raise_stale(err)
+        return
+    fields = {k: v for k, v in item.items() if k not in ("pk", "sk", "size", "created_at")}
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    values = {f":v{i}": value for i, value in enumerate(fields.values())}
+    values[":expected"] = expected
+    names["#version"] = "version"
+    sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+    removes = [name for name in ("rule", "template") if name not in fields]
+    names.update({f"#r{i}": name for i, name in enumerate(removes)})
+    expression = f"SET {sets}" + (
+        f" REMOVE {', '.join(f'#r{i}' for i in range(len(removes)))}" if removes else ""
+    )
+    try:
+        _table().update_item(
+            Key={"pk": keys.SEGMENTS_PK, "sk": d.segment_id},
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk) AND #version = :expected",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as err:
+        d.version = expected
+        _raise_stale(err)
+
+
+def _raise_stale(err: ClientError) -> None:
+    if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        raise StaleDefinition() from err
+    raise err
+
+
+def delete_definition(segment_id: str) -> None:
+    _table().delete_item(Key={"pk": keys.SEGMENTS_PK, "sk": segment_id})
+
+
+def add_size(segment_id: str, delta: int) -> None:
+    if not delta:
+        return
+    try:
+        _table().update_item(
+            Key={"pk": keys.SEGMENTS_PK, "sk": segment_id},
+            UpdateExpression="ADD #size :d",
+            ExpressionAttributeNames={"#size": "size"},
+            ConditionExpression="attribute_exists(pk)",  # a deleted segment stays deleted
+            ExpressionAttributeValues={":d": delta},
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def set_size(segment_id: str, size: int) -> None:
+    try:
+        _table().update_item(
+            Key={"pk": keys.SEGMENTS_PK, "sk": segment_id},
+            UpdateExpression="SET #size = :s",
+            ExpressionAttributeNames={"#size": "size"},
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":s": size},
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def start_backfill(segment_id: str, version: int, backfill: dict[str, Any]) -> None:
+    _table().update_item(
+        Key={"pk": keys.SEGMENTS_PK, "sk": segment_id},
+        UpdateExpression="SET backfill = :b",
+        ConditionExpression="#v = :v",
+        ExpressionAttributeNames={"#v": "version"},
+        ExpressionAttributeValues={":b": backfill, ":v": version},
+    )
+
+
+def advance_backfill(
+    segment_id: str, job_id: str, part: str, expected_cursor: str, cursor: str, processed: int, matched: int
+) -> dict[str, Any] | None:
+    """Move one scan part from `expected_cursor` to `cursor`; None if it already moved (redelivery).
+
+    Returns the definition's `backfill` map after the update.
+    """
+    try:
+        response = _table().update_item(
+            Key={"pk": keys.SEGMENTS_PK, "sk": segment_id},
+            UpdateExpression="SET backfill.parts.#p.#c = :c, backfill.parts.#p.#n = :n, "
+            "backfill.parts.#p.#m = :m",
+            ConditionExpression="backfill.job_id = :job AND backfill.parts.#p.#c = :expected",
+            ExpressionAttributeNames={"#p": part, "#c": "cursor", "#n": "processed", "#m": "matched"},
+            ExpressionAttributeValues={
+                ":c": cursor,
+                ":n": processed,
+                ":m": matched,
+                ":job": job_id,
+                ":expected": expected_cursor,
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+    return _plain(response["Attributes"].get("backfill") or {})
+
+
+def finish_backfill(segment_id: str, job_id: str, fields: dict[str, Any]) -> None:
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    values = {f":v{i}": value for i, value in enumerate(fields.values())}
+    values[":job"] = job_id
+    try:
+        _table().update_item(
+            Key={"pk": keys.SEGMENTS_PK, "sk": segment_id},
+            UpdateExpression="SET " + ", ".join(f"backfill.#f{i} = :v{i}" for i in range(len(fields))),
+            ConditionExpression="backfill.job_id = :job",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+# -- membership changes ------------------------------------------------------------------------
+
+
+def apply_change(change: Change, user_id: str | None, at_epoch: float) -> bool:
+    """Write one enter/exit with its transition, exactly once; False if it was already applied."""
+    table = get_settings().data_table
+    member_key = {
+        "pk": {
+            "S": keys.segment_member_pk(
+                change.segment_id, keys.shard_of(change.profile_pk, keys.MEMBER_SHARDS)
+            )
+        },
+        "sk": {"S": change.profile_pk},
+    }
+    if change.kind == "enter":
+        item = {**member_key, "entered_at": {"S": change.at}, "reason": {"S": change.reason}}
+        if user_id is not None:
+            item["user_id"] = {"S": user_id}
+        member_op = {
+            "Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        }
+    else:
+        member_op = {
+            "Delete": {"TableName": table, "Key": member_key, "ConditionExpression": "attribute_exists(pk)"}
+        }
+    transition = {
+        "pk": {"S": keys.segment_transitions_pk(change.segment_id)},
+        "sk": {"S": keys.segment_transition_sk(change.at, change.profile_pk)},
+        "kind": {"S": change.kind},
+        "reason": {"S": change.reason},
+        "expires_at": {"N": str(_expiry(at_epoch))},
+    }
+    if user_id is not None:
+        transition["user_id"] = {"S": user_id}
+    try:
+        _client().transact_write_items(
+            TransactItems=[member_op, {"Put": {"TableName": table, "Item": transition}}]
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "TransactionCanceledException" and _condition_failed(err):
+            return False
+        raise
+    add_size(change.segment_id, 1 if change.kind == "enter" else -1)
+    return True
+
+
+def _condition_failed(err: ClientError) -> bool:
+    reasons = err.response.get("CancellationReasons") or []
+    if not reasons:  # some emulators omit the reasons; the message still names the cause
+        return "ConditionalCheckFailed" in str(err)
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+
+
+# -- per-user state ----------------------------------------------------------------------------
+
+
+def _state(item: dict[str, Any]) -> MembershipState:
+    return MembershipState(
+        profile_pk=item["pk"].removeprefix("MEMBERSHIP#"),
+        segments=set(item.get("segments") or ()),
+        profile_version=int(item.get("profile_version", 0)),
+        due_at=item.get("due_at"),
+    )
+
+
+def state_from_item(item: dict[str, Any]) -> MembershipState:
+    return _state(item)
+
+
+def get_states(profile_pks: Iterable[str]) -> dict[str, MembershipState]:
+    key_list = [
+        {"pk": keys.membership_state_pk(pk), "sk": keys.MEMBERSHIP_STATE_SK}
+        for pk in dict.fromkeys(profile_pks)
+    ]
+    name = get_settings().data_table
+    found: dict[str, MembershipState] = {}
+    for start in range(0, len(key_list), 100):
+        request: dict[str, Any] = {name: {"Keys": key_list[start : start + 100]}}
+        while request:
+            response = aws.dynamodb().batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(name, []):
+                state = _state(item)
+                found[state.profile_pk] = state
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def update_state(
+    profile_pk: str,
+    *,
+    entered: Iterable[str] = (),
+    exited: Iterable[str] = (),
+    due_at: str | bool | None = False,
+    profile_version: int | None = None,
+    updated_at: str,
+) -> None:
+    """ADD/DELETE segment ids (idempotent); `due_at=None` leaves the DueIndex, False leaves it as is."""
+    entered, exited = set(entered), set(exited)
+    sets, values = ["updated_at = :u"], {":u": updated_at}
+    names: dict[str, str] = {}
+    removes: list[str] = []
+    if due_at is None:
+        removes += ["due_pk", "due_at"]
+    elif due_at is not False:
+        sets += ["due_pk = :dp", "due_at = :da"]
+        values[":dp"] = keys.sweep_due_pk(keys.shard_of(profile_pk, keys.SWEEP_SHARDS))
+        values[":da"] = due_at
+    if profile_version is not None:
+        sets.append("profile_version = :pv")
+        values[":pv"] = profile_version
+    expression = "SET " + ", ".join(sets)
+    if entered:
+        expression += " ADD #segs :in"
+        values[":in"] = entered
+        names["#segs"] = "segments"
+    if removes:
+        expression += " REMOVE " + ", ".join(removes)
+    key = {"pk": keys.membership_state_pk(profile_pk), "sk": keys.MEMBERSHIP_STATE_SK}
+    _table().update_item(
+        Key=key,
+        UpdateExpression=expression,
+        ExpressionAttributeValues=values,
+        **({"ExpressionAttributeNames": names} if names else {}),
+    )
+    if exited:  # DynamoDB refuses ADD and DELETE of one attribute in one expression
+        _table().update_item(
+            Key=key,
+            UpdateExpression="DELETE #segs :out",
+            ExpressionAttributeNames={"#segs": "segments"},
+            ExpressionAttributeValues={":out": exited},
+        )
+
+
+def delete_state(profile_pk: str) -> None:
+    _table().delete_item(Key={"pk": keys.membership_state_pk(profile_pk), "sk": keys.MEMBERSHIP_STATE_SK})
+
+
+def due_page(
+    shard: int, due_by: str, limit: int, start_key: dict | None
+) -> tuple[list[MembershipState], dict | None]:
+    """State items of one sweep shard that are due by `due_by` (DueIndex)."""
+    query: dict[str, Any] = {
+        "IndexName": "DueIndex",
+        "KeyConditionExpression": Key("due_pk").eq(keys.sweep_due_pk(shard)) & Key("due_at").lte(due_by),
+        "Limit": limit,
+    }
+    if start_key:
+        query["ExclusiveStartKey"] = start_key
+    response = _table().query(**query)
+    return [_state(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+
+# -- member lists, history --------------------------------------------------------------------
+
+
+def encode_cursor(value: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as err:
+        raise BadRequest(
+            "invalid cursor", {"pointer": "/cursor", "in": "query"}, code="invalid_cursor"
+        ) from err
+    if not isinstance(value, dict):
+        raise BadRequest("invalid cursor", {"pointer": "/cursor", "in": "query"}, code="invalid_cursor")
+    return value
+
+
+def member_page(segment_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Members shard by shard; the cursor holds the shard and the last key read in it."""
+    position = decode_cursor(cursor) if cursor else {"s": 0}
+    shard, last = int(position.get("s", 0)), position.get("k")
+    members: list[dict[str, Any]] = []
+    while shard < keys.MEMBER_SHARDS and len(members) < limit:
+        pk = keys.segment_member_pk(segment_id, shard)
+        query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk), "Limit": limit - len(members)}
+        if last:
+            query["ExclusiveStartKey"] = {"pk": pk, "sk": last}
+        response = _table().query(**query)
+        members.extend(response.get("Items", []))
+        last_key = response.get("LastEvaluatedKey")
+        if last_key:
+            last = last_key["sk"]
+        else:
+            shard, last = shard + 1, None
+    if shard >= keys.MEMBER_SHARDS:
+        return members, None
+    return members, encode_cursor({"s": shard, "k": last} if last else {"s": shard})
+
+
+def iter_members(segment_id: str) -> Iterator[dict[str, Any]]:
+    cursor: str | None = None
+    while True:
+        page, cursor = member_page(segment_id, 500, cursor)
+        yield from page
+        if cursor is None:
+            return
+
+
+def count_members(segment_id: str) -> int:
+    total = 0
+    for shard in range(keys.MEMBER_SHARDS):
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(keys.segment_member_pk(segment_id, shard)),
+            "Select": "COUNT",
+        }
+        while True:
+            response = _table().query(**query)
+            total += int(response.get("Count", 0))
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return total
+
+
+def is_member(segment_id: str, profile_pk: str) -> bool:
+    shard = keys.shard_of(profile_pk, keys.MEMBER_SHARDS)
+    item = (
+        _table().get_item(Key={"pk": keys.segment_member_pk(segment_id, shard), "sk": profile_pk}).get("Item")
+    )
+    return item is not None
+
+
+def recent_transitions(segment_id: str, limit: int) -> list[dict[str, Any]]:
+    response = _table().query(
+        KeyConditionExpression=Key("pk").eq(keys.segment_transitions_pk(segment_id)),
+        ScanIndexForward=False,
+        Limit=limit,
+    )
+    return [
+        {
+            "at": item["sk"].split("#", 1)[0],
+            "profile": item["sk"].split("#", 1)[1],
+            "user_id": item.get("user_id"),
+            "kind": item.get("kind"),
+            "reason": item.get("reason"),
+        }
+        for item in response.get("Items", [])
+    ]
+
+
+def put_size_snapshot(segment_id: str, at: str, size: int, at_epoch: float) -> None:
+    _table().put_item(
+        Item={
+            "pk": keys.segment_size_pk(segment_id),
+            "sk": at,
+            "size": size,
+            "expires_at": _expiry(at_epoch),
+        }
+    )
+
+
+def size_history(segment_id: str, limit: int) -> list[dict[str, Any]]:
+    response = _table().query(
+        KeyConditionExpression=Key("pk").eq(keys.segment_size_pk(segment_id)),
+        ScanIndexForward=False,
+        Limit=limit,
+    )
+    return [{"at": item["sk"], "size": int(item["size"])} for item in reversed(response.get("Items", []))]
+
+
+def delete_segment_data(segment_id: str) -> int:
+    """Remove a deleted segment's membership and size items (transitions expire by TTL)."""
+    removed = 0
+    with _table().batch_writer() as batch:
+        for member in iter_members(segment_id):
+            batch.delete_item(Key={"pk": member["pk"], "sk": member["sk"]})
+            removed += 1
+        for snapshot in size_history(segment_id, 1000):
+            batch.delete_item(Key={"pk": keys.segment_size_pk(segment_id), "sk": snapshot["at"]})
+    return removed
+
+
+def remove_member(segment_id: str, profile_pk: str) -> bool:
+    """Delete a membership without a transition (erasure); False if there was none."""
+    shard = keys.shard_of(profile_pk, keys.MEMBER_SHARDS)
+    try:
+        _table().delete_item(
+            Key={"pk": keys.segment_member_pk(segment_id, shard), "sk": profile_pk},
+            ConditionExpression=Attr("pk").exists(),
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    add_size(segment_id, -1)
+    return True
