@@ -75,3 +75,32 @@ def membership_state_pk(profile_pk: str) -> str:
 
 def sweep_due_pk(shard: int) -> str:
     return f"SWEEP#{shard}"
+
+
+# -- data table: workspace settings and announcements (docs/data-model.md) --
+SETTINGS_PK = "SETTINGS"
+WORKSPACE_SK = "WORKSPACE"
+ANNOUNCEMENTS_PK = "ANNOUNCEMENTS"  # one item per announcement; sk = id (ULID: newest sorts last)
+COUNTS_TOTAL_SK = "COUNTS#TOTAL"
+
+
+def announcement_sk(announcement_id: str) -> str:
+    return announcement_id
+
+
+def announcement_pk(announcement_id: str) -> str:
+    """The announcement's own partition: its counters (total and per segment)."""
+    return f"ANN#{announcement_id}"
+
+
+def counts_segment_sk(segment_id: str) -> str:
+    return f"COUNTS#SEG#{segment_id}"
+
+
+def publish_page_pk(announcement_id: str) -> str:
+    """The publish plan: one item per audience page, written once (planned counted once)."""
+    return f"ANN#{announcement_id}#PAGES"
+
+
+def publish_page_sk(page: int) -> str:
+    return f"{page:08d}"

@@ -1,0 +1,119 @@
+"""Publishing: snapshot the audience page by page, plan it, fan it out over SNS.
+
+One publish-queue message = one page (≤ PAGE_SIZE members read), so no invocation runs long
+and an audience of any size is a chain of messages. Every step is idempotent:
+- the page is recorded with its recipients and `planned` counts in one transaction, once;
+  a re-run of the page republishes exactly the recorded recipients;
+- chunk ids are stable, so the deliverer's ledger makes republished chunks harmless;
+- the next page's message is deduplicated by the FIFO queue (`<announcement>:<page>`).
+"""
+
+import contextlib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cohortcast.announcements import audience as snapshot
+from cohortcast.announcements import bus
+from cohortcast.announcements.models import Audience
+from cohortcast.clock import isoformat
+from cohortcast.observability import logger, metrics
+from cohortcast.storage import announcements as store
+
+
+class ScheduledStart(BaseModel):
+    """What the one-time schedule sends the publish function."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: int = 1
+    announcement_id: str = Field(min_length=1, max_length=64)
+
+
+class PageTask(BaseModel):
+    """A publish-queue message: snapshot and fan out page `page`, starting at `cursor`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: int = 1
+    announcement_id: str = Field(min_length=1, max_length=64)
+    page: int = Field(ge=0)
+    cursor: str | None = None
+
+
+@dataclass(slots=True)
+class PageOutcome:
+    announcement_id: str
+    page: int
+    recipients: int
+    messages: int
+    last: bool
+    skipped: str | None = None  # why nothing was done
+
+
+def start_scheduled(start: ScheduledStart, now: datetime) -> bool:
+    """The schedule fired: scheduled → publishing, then queue page 0. False if not publishable."""
+    document = store.get_announcement(start.announcement_id)
+    if document is None:
+        logger.warning("scheduled announcement not found", extra={"announcement_id": start.announcement_id})
+        return False
+    try:
+        store.move_status(
+            start.announcement_id, ("scheduled",), "publishing", {"published_at": isoformat(now)}
+        )
+    except store.StatusConflict:
+        current = (store.get_announcement(start.announcement_id) or {}).get("status")
+        if current != "publishing":  # cancelled or already sent; a retried invoke re-queues page 0
+            logger.info("schedule fired for a non-scheduled announcement", extra={"status": current})
+            return False
+    bus.enqueue_page(start.announcement_id, 0, None)
+    return True
+
+
+def run_page(task: PageTask, now: datetime) -> PageOutcome:
+    """Snapshot (or re-read) page `task.page`, fan it out, then queue the next page or finish."""
+    outcome = PageOutcome(task.announcement_id, task.page, 0, 0, last=False)
+    document = store.get_announcement(task.announcement_id)
+    if document is None:
+        outcome.skipped = "not_found"
+        return outcome
+    status = document["status"]
+    if status in ("cancelled", "sent"):
+        outcome.skipped = status  # a late duplicate: the work is over
+        return outcome
+    if status == "scheduled":  # queued by hand or by a retried schedule: publishing starts now
+        with contextlib.suppress(store.StatusConflict):
+            store.move_status(
+                task.announcement_id, ("scheduled",), "publishing", {"published_at": isoformat(now)}
+            )
+    planned = store.get_page(task.announcement_id, task.page)
+    if planned is None:
+        recipients, next_cursor = snapshot.snapshot_page(
+            Audience.model_validate(document["audience"]), task.cursor, now
+        )
+        per_segment = Counter(segment_id for _, segment_id in recipients)
+        channels = len(document["channels"])
+        planned = store.plan_page(
+            task.announcement_id,
+            store.PlannedPage(page=task.page, recipients=recipients, next_cursor=next_cursor),
+            {segment_id: n * channels for segment_id, n in per_segment.items()},
+        )
+    messages = bus.fanout_messages(task.announcement_id, document["channels"], task.page, planned.recipients)
+    if messages:
+        bus.publish_fanout(messages)
+    outcome.recipients, outcome.messages = len(planned.recipients), len(messages)
+    metrics.add_metric(name="RecipientsFannedOut", unit="Count", value=outcome.recipients)
+    if planned.next_cursor is not None:
+        bus.enqueue_page(task.announcement_id, task.page + 1, planned.next_cursor)
+        return outcome
+    outcome.last = True
+    with contextlib.suppress(store.StatusConflict):  # a duplicate run of the last page finished it
+        store.move_status(
+            task.announcement_id,
+            ("publishing",),
+            "sent",
+            {"completed_at": isoformat(now), "pages": task.page + 1},
+        )
+    return outcome

@@ -1,0 +1,325 @@
+"""DataTable access for announcements: the announcement, its counters and its publish plan.
+
+Layout and reasons: docs/data-model.md ("Announcements and delivery").
+"""
+
+import base64
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from cohortcast.config import get_settings
+from cohortcast.errors import BadRequest
+from cohortcast.storage import aws, keys
+
+
+class StatusConflict(Exception):
+    """The announcement is not in the status the change expected."""
+
+
+@dataclass(slots=True)
+class PlannedPage:
+    """One page of the audience snapshot: who, attributed to which segment, and where to go next."""
+
+    page: int
+    recipients: list[tuple[str, str | None]]  # (user_id, segment_id)
+    next_cursor: str | None
+
+
+def _table() -> Any:
+    return aws.table(get_settings().data_table)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if type(value).__name__ == "Decimal":
+        return int(value)
+    return value
+
+
+# -- the announcement --------------------------------------------------------------------------
+
+_DOC_FIELDS = ("title", "body", "topic", "channels", "priority", "audience")
+_TIME_FIELDS = ("send_at", "created_at", "published_at", "completed_at", "cancelled_at", "pages")
+
+
+def put_announcement(document: Mapping[str, Any]) -> None:
+    """Create; `document` is Announcement.model_dump(mode="json")."""
+    item = {
+        "pk": keys.ANNOUNCEMENTS_PK,
+        "sk": keys.announcement_sk(document["id"]),
+        "kind": "announcement",
+        "status": document["status"],
+        # The content is one JSON string: read whole, never queried by field, any JSON round-trips.
+        "doc": json.dumps({k: document[k] for k in _DOC_FIELDS}, separators=(",", ":")),
+        **{k: document[k] for k in _TIME_FIELDS if document.get(k) is not None},
+    }
+    _table().put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+
+def _document(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": item["sk"],
+        "status": item["status"],
+        **json.loads(item["doc"]),
+        **{k: _plain(item[k]) for k in _TIME_FIELDS if k in item},
+    }
+
+
+def get_announcement(announcement_id: str) -> dict[str, Any] | None:
+    item = (
+        _table()
+        .get_item(Key={"pk": keys.ANNOUNCEMENTS_PK, "sk": keys.announcement_sk(announcement_id)})
+        .get("Item")
+    )
+    return _document(item) if item else None
+
+
+def list_announcements(limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first (ids are ULIDs). The cursor is opaque to callers."""
+    query: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(keys.ANNOUNCEMENTS_PK),
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if cursor:
+        try:
+            last = base64.urlsafe_b64decode(cursor.encode()).decode()
+        except (ValueError, UnicodeDecodeError) as err:
+            raise BadRequest(
+                "invalid cursor", {"in": "query", "pointer": "/cursor"}, code="invalid_cursor"
+            ) from err
+        query["ExclusiveStartKey"] = {"pk": keys.ANNOUNCEMENTS_PK, "sk": last}
+    response = _table().query(**query)
+    last_key = response.get("LastEvaluatedKey")
+    next_cursor = base64.urlsafe_b64encode(last_key["sk"].encode()).decode() if last_key else None
+    return [_document(item) for item in response.get("Items", [])], next_cursor
+
+
+def move_status(
+    announcement_id: str,
+    from_statuses: tuple[str, ...],
+    to_status: str,
+    fields: Mapping[str, Any] | None = None,
+) -> None:
+    """Conditional status change; raises StatusConflict when the current status is not allowed."""
+    fields = dict(fields or {})
+    names = {"#status": "status", **{f"#f{i}": name for i, name in enumerate(fields)}}
+    values: dict[str, Any] = {":to": to_status, **{f":v{i}": v for i, v in enumerate(fields.values())}}
+    allowed = []
+    for i, status in enumerate(from_statuses):
+        values[f":from{i}"] = status
+        allowed.append(f":from{i}")
+    sets = ", ".join(["#status = :to", *(f"#f{i} = :v{i}" for i in range(len(fields)))])
+    try:
+        _table().update_item(
+            Key={"pk": keys.ANNOUNCEMENTS_PK, "sk": keys.announcement_sk(announcement_id)},
+            UpdateExpression=f"SET {sets}",
+            ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise StatusConflict(announcement_id) from err
+        raise
+
+
+# -- counters ----------------------------------------------------------------------------------
+
+
+def _counter_update(announcement_id: str, sk: str, deltas: Mapping[str, int]) -> dict[str, Any]:
+    names = {f"#c{i}": name for i, name in enumerate(deltas)}
+    values = {f":c{i}": int(delta) for i, delta in enumerate(deltas.values())}
+    names["#kind"] = "kind"
+    values[":kind"] = "counts"
+    adds = ", ".join(f"#c{i} :c{i}" for i in range(len(deltas)))
+    return {
+        "Key": {"pk": keys.announcement_pk(announcement_id), "sk": sk},
+        "UpdateExpression": f"SET #kind = :kind ADD {adds}",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def add_counts(announcement_id: str, segment_id: str | None, deltas: Mapping[str, int]) -> None:
+    """Atomic ADD on the total counters and, when `segment_id` is given, that segment's counters.
+
+    A state move is one call with -1/+1 (e.g. {"in_doubt": -1, "sent": 1}). Both items are
+    updated in one transaction so total and per-segment figures never disagree.
+    """
+    deltas = {name: int(delta) for name, delta in deltas.items() if delta}
+    if not deltas:
+        return
+    updates = [_counter_update(announcement_id, keys.COUNTS_TOTAL_SK, deltas)]
+    if segment_id is not None:
+        updates.append(_counter_update(announcement_id, keys.counts_segment_sk(segment_id), deltas))
+    if len(updates) == 1:
+        _table().update_item(**updates[0])
+        return
+    _transact([{"Update": _low_level(update)} for update in updates])
+
+
+def get_counts(announcement_id: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """(total counters, {segment id: counters})."""
+    total: dict[str, int] = {}
+    by_segment: dict[str, dict[str, int]] = {}
+    query: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(keys.announcement_pk(announcement_id))
+        & Key("sk").begins_with("COUNTS#")
+    }
+    while True:
+        response = _table().query(**query)
+        for item in response.get("Items", []):
+            counters = {k: int(v) for k, v in item.items() if k not in ("pk", "sk", "kind")}
+            if item["sk"] == keys.COUNTS_TOTAL_SK:
+                total = counters
+            else:
+                by_segment[item["sk"].removeprefix(keys.counts_segment_sk(""))] = counters
+        if "LastEvaluatedKey" not in response:
+            return total, by_segment
+        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# -- the publish plan --------------------------------------------------------------------------
+
+
+def _page_item(announcement_id: str, page: PlannedPage, segment_ids: list[str | None]) -> dict[str, Any]:
+    index = {segment_id: i for i, segment_id in enumerate(segment_ids)}
+    packed = [[user_id, index[segment_id]] for user_id, segment_id in page.recipients]
+    item: dict[str, Any] = {
+        "pk": keys.publish_page_pk(announcement_id),
+        "sk": keys.publish_page_sk(page.page),
+        "kind": "publish_page",
+        "segments": json.dumps(segment_ids),
+        "recipients": zlib.compress(json.dumps(packed, separators=(",", ":")).encode(), 6),
+        "count": len(page.recipients),
+    }
+    if page.next_cursor is not None:
+        item["next_cursor"] = page.next_cursor
+    return item
+
+
+def _page(item: dict[str, Any]) -> PlannedPage:
+    segment_ids = json.loads(item["segments"])
+    raw = item["recipients"]
+    packed = json.loads(zlib.decompress(bytes(raw.value if hasattr(raw, "value") else raw)))
+    return PlannedPage(
+        page=int(item["sk"]),
+        recipients=[(user_id, segment_ids[i]) for user_id, i in packed],
+        next_cursor=item.get("next_cursor"),
+    )
+
+
+def get_page(announcement_id: str, page: int) -> PlannedPage | None:
+    item = (
+        _table()
+        .get_item(
+            Key={"pk": keys.publish_page_pk(announcement_id), "sk": keys.publish_page_sk(page)},
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    return _page(item) if item else None
+
+
+def plan_page(announcement_id: str, page: PlannedPage, planned: Mapping[str | None, int]) -> PlannedPage:
+    """Record a page of the snapshot and ADD its `planned` counts, in one transaction, once.
+
+    `planned` maps segment id (None = no segment) to deliveries planned. When the page was
+    already recorded (a redelivered message, a crashed run), nothing is counted again and the
+    stored page is returned, so a re-run republishes exactly the same recipients.
+    """
+    segment_ids = list(dict.fromkeys([*planned, *(s for _, s in page.recipients)]))
+    total = sum(planned.values())
+    actions: list[dict[str, Any]] = [
+        {
+            "Put": {
+                "TableName": get_settings().data_table,
+                "Item": _serialize(_page_item(announcement_id, page, segment_ids)),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+    ]
+    if total:
+        actions.append(
+            {"Update": _low_level(_counter_update(announcement_id, keys.COUNTS_TOTAL_SK, {"planned": total}))}
+        )
+        for segment_id, count in planned.items():
+            if segment_id is not None and count:
+                update = _counter_update(
+                    announcement_id, keys.counts_segment_sk(segment_id), {"planned": count}
+                )
+                actions.append({"Update": _low_level(update)})
+    try:
+        _transact(actions)
+    except ClientError as err:
+        if not _first_condition_failed(err):
+            raise
+        existing = get_page(announcement_id, page.page)
+        if existing is None:
+            raise
+        return existing
+    return page
+
+
+def _first_condition_failed(err: ClientError) -> bool:
+    if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        return True
+    reasons = err.response.get("CancellationReasons") or []
+    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
+
+
+# -- low-level helpers (transactions take the client's attribute-value shape) -------------------
+
+_SERIALIZER = None
+
+
+def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    global _SERIALIZER
+    if _SERIALIZER is None:
+        from boto3.dynamodb.types import TypeSerializer
+
+        _SERIALIZER = TypeSerializer()
+    return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
+
+
+def _low_level(update: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "TableName": get_settings().data_table,
+        "Key": _serialize(update["Key"]),
+        "UpdateExpression": update["UpdateExpression"],
+        "ExpressionAttributeNames": update["ExpressionAttributeNames"],
+        "ExpressionAttributeValues": _serialize(update["ExpressionAttributeValues"]),
+    }
+
+
+def _transact(actions: list[dict[str, Any]]) -> None:
+    aws.client("dynamodb").transact_write_items(TransactItems=actions)
+
+
+# -- inline-rule audiences: all profiles, one page per publish invocation -----------------------
+
+
+def scan_profiles(limit: int, start_key: dict[str, Any] | None) -> tuple[list[Any], dict[str, Any] | None]:
+    """A page of identified users' profiles (Scan, resumable by the returned key)."""
+    from cohortcast.storage import profiles as profile_store
+
+    scan: dict[str, Any] = {
+        "Limit": limit,
+        "FilterExpression": "sk = :profile AND attribute_exists(user_id)",
+        "ExpressionAttributeValues": {":profile": keys.PROFILE_SK},
+    }
+    if start_key:
+        scan["ExclusiveStartKey"] = start_key
+    response = aws.table(get_settings().profiles_table).scan(**scan)
+    records = [profile_store.from_item(item) for item in response.get("Items", [])]
+    return records, response.get("LastEvaluatedKey")

@@ -1,0 +1,29 @@
+"""HTTP edge of workspace settings (admin): `GET/PUT /v1/settings`."""
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from cohortcast.clock import isoformat, utcnow
+from cohortcast.workspace import (
+    SettingsUpdate,
+    WorkspaceSettings,
+    get_workspace_settings,
+    reset_cache,
+    update_settings,
+)
+
+router = Router()
+
+
+@router.get("/v1/settings", summary="The workspace's effective settings", tags=["settings"])
+def get_settings() -> WorkspaceSettings:
+    reset_cache()  # the API shows what is stored now, not this container's cached copy
+    return get_workspace_settings()
+
+
+@router.put(
+    "/v1/settings",
+    summary="Change workspace settings (fields given replace the current ones; null turns an option off)",
+    tags=["settings"],
+)
+def put_settings(body: SettingsUpdate) -> WorkspaceSettings:
+    return update_settings(body, updated_at=isoformat(utcnow()))

@@ -1,0 +1,174 @@
+"""POST/GET /v1/announcements and cancel, through the api function's real handler."""
+
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from tests.unit.announcements.conftest import NOW, publish_messages
+
+BODY = "Hello {{ user.first_name | default('there') }},\n\n**New:** reports are faster."
+
+
+def announcement(**overrides):
+    return {"title": "Faster reports", "body": BODY, "audience": {"segments": ["seg_pro"]}, **overrides}
+
+
+@pytest.fixture
+def pro(segments):
+    return segments("seg_pro", ["u1", "u2", "u3"])
+
+
+def test_announcement_without_audience_is_rejected(api):
+    status, body = api("POST", "/v1/announcements", {"title": "t", "body": "b"})
+    assert status == 422
+    assert body["error"]["code"] == "no_audience"
+
+
+def test_unknown_segment_is_named(api, pro):
+    status, body = api("POST", "/v1/announcements", announcement(audience={"segments": ["seg_pro", "seg_nope"]}))
+    assert status == 422
+    assert body["error"]["code"] == "unknown_segment"
+    assert "seg_nope" in body["error"]["message"]
+
+
+def test_unknown_excluded_segment_is_named(api, pro):
+    status, body = api(
+        "POST", "/v1/announcements", announcement(audience={"segments": ["seg_pro"], "exclude_segments": ["seg_x"]})
+    )
+    assert status == 422
+    assert body["error"]["details"][0]["pointer"] == "/audience/exclude_segments"
+
+
+def test_empty_body_is_rejected(api, pro):
+    status, body = api("POST", "/v1/announcements", announcement(body="   "))
+    assert status == 422
+    assert body["error"]["details"][0]["pointer"] == "/body"
+
+
+def test_template_syntax_error_names_the_line(api, pro):
+    status, body = api("POST", "/v1/announcements", announcement(body="Hi\n\nthere {{ user.name \n"))
+    assert status == 422
+    assert "line" in body["error"]["message"]
+
+
+def test_script_in_body_is_accepted_and_sanitized_at_render(api, pro):
+    from cohortcast.delivery.render import compile_announcement
+
+    status, _ = api("POST", "/v1/announcements", announcement(body="Hi <script>alert(1)</script> there"))
+    assert status == 201
+    rendered = compile_announcement("t", "Hi <script>alert(1)</script> there").render(
+        {}, unsubscribe_url="https://x/u", preferences_url="https://x/p"
+    )
+    assert "<script" not in rendered.html
+
+
+def test_send_at_in_the_past_is_rejected(api, pro):
+    past = (NOW - timedelta(minutes=1)).isoformat()
+    status, body = api("POST", "/v1/announcements", announcement(send_at=past))
+    assert status == 422
+    assert body["error"]["details"][0]["pointer"] == "/send_at"
+
+
+def test_unknown_channel_is_rejected(api, pro):
+    status, body = api("POST", "/v1/announcements", announcement(channels=["email", "fax"]))
+    assert status == 422
+    assert body["error"]["details"][0]["pointer"].startswith("/channels")
+
+
+def test_invalid_inline_rule_points_into_the_rule(api):
+    status, body = api("POST", "/v1/announcements", announcement(audience={"rule": {"trait": "plan", "op": "nope"}}))
+    assert status == 422
+    assert body["error"]["details"][0]["pointer"].startswith("/audience/rule")
+
+
+def test_immediate_announcement_queues_its_first_page(api, aws, pro):
+    status, body = api("POST", "/v1/announcements", announcement())
+    assert status == 201
+    assert body["status"] == "publishing"
+    assert publish_messages(aws) == [{"v": 1, "announcement_id": body["id"], "page": 0, "cursor": None}]
+
+
+def test_same_idempotency_key_and_body_returns_the_same_announcement(api, aws, pro):
+    headers = {"idempotency-key": "order-42"}
+    first_status, first = api("POST", "/v1/announcements", announcement(), headers=headers)
+    again_status, again = api("POST", "/v1/announcements", announcement(), headers=headers)
+    assert (first_status, again_status) == (201, 201)
+    assert again["id"] == first["id"]
+    assert len(publish_messages(aws)) == 1
+    status, listed = api("GET", "/v1/announcements")
+    assert [a["id"] for a in listed["announcements"]] == [first["id"]]
+
+
+def test_same_idempotency_key_with_another_body_is_rejected(api, pro):
+    headers = {"idempotency-key": "order-43"}
+    api("POST", "/v1/announcements", announcement(), headers=headers)
+    status, body = api("POST", "/v1/announcements", announcement(title="Other"), headers=headers)
+    assert status == 422
+    assert body["error"]["code"] == "idempotency_key_reused"
+
+
+def test_dry_run_counts_audience_and_skip_reasons_without_saving(api, aws, segments, profiles):
+    segments("seg_pro", ["u1", "u2", "u3"])
+    segments("seg_trial", ["u3", "u4"])
+    profiles({"u1": {"email": "u1@example.com"}, "u2": {}, "u3": {"email": "u3@example.com", "phone": "+1555"}})
+    status, body = api(
+        "POST",
+        "/v1/announcements",
+        announcement(audience={"segments": ["seg_pro", "seg_trial"]}, channels=["email", "sms"]),
+        query="dry_run=true",
+    )
+    assert status == 200
+    assert body["audience_size"] == 4
+    assert body["by_segment"] == {"seg_pro": 3, "seg_trial": 1}
+    assert body["channels"]["email"] == {"reachable": 2, "skipped": {"no_address": 2}}
+    assert body["channels"]["sms"] == {"reachable": 1, "skipped": {"no_address": 3}}
+    assert publish_messages(aws) == []
+    assert api("GET", "/v1/announcements")[1]["announcements"] == []
+
+
+def test_scheduled_announcement_creates_a_one_time_schedule(api, aws, pro):
+    send_at = NOW + timedelta(hours=2)
+    status, body = api("POST", "/v1/announcements", announcement(send_at=send_at.isoformat()))
+    assert status == 201
+    assert body["status"] == "scheduled"
+    scheduler = boto3.client("scheduler")
+    schedule = scheduler.get_schedule(Name=f"announcement-{body['id']}", GroupName=aws.name("AnnouncementScheduleGroup"))
+    assert schedule["ScheduleExpression"] == "at(2026-11-23T11:00:00)"
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    assert schedule["Target"]["Arn"].endswith(":function:PublishFunction")
+    assert publish_messages(aws) == []
+
+
+def test_cancel_deletes_the_schedule(api, aws, pro):
+    _, body = api("POST", "/v1/announcements", announcement(send_at=(NOW + timedelta(hours=2)).isoformat()))
+    status, cancelled = api("POST", f"/v1/announcements/{body['id']}/cancel")
+    assert status == 200
+    assert cancelled["status"] == "cancelled"
+    schedules = boto3.client("scheduler").list_schedules()["Schedules"]
+    assert schedules == []
+
+
+def test_cancel_of_a_publishing_announcement_conflicts(api, pro):
+    _, body = api("POST", "/v1/announcements", announcement())
+    status, error = api("POST", f"/v1/announcements/{body['id']}/cancel")
+    assert status == 409
+    assert error["error"]["code"] == "not_cancellable"
+
+
+def test_unknown_announcement_is_404(api):
+    status, body = api("GET", "/v1/announcements/ann_nope")
+    assert status == 404
+
+
+def test_list_is_newest_first_and_paged(api, pro, monkeypatch):
+    from cohortcast.announcements import routes
+
+    ids = []
+    for minute in range(3):
+        monkeypatch.setattr(routes, "utcnow", lambda m=minute: NOW + timedelta(minutes=m))
+        ids.append(api("POST", "/v1/announcements", announcement(title=f"n{minute}"))[1]["id"])
+    status, page = api("GET", "/v1/announcements", query="limit=2")
+    assert [a["id"] for a in page["announcements"]] == [ids[2], ids[1]]
+    _, rest = api("GET", "/v1/announcements", query=f"limit=2&cursor={page['next_cursor']}")
+    assert [a["id"] for a in rest["announcements"]] == [ids[0]]
