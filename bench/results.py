@@ -28,6 +28,6 @@ def report(figures: list[Figure]) -> None:
     for f in figures:
         met = "–" if f.met is None else ("yes" if f.met else "NO")
         table.add_row(f.name, f"{f.value:,.3f}", f.unit, f.goal, met)
-    Console().print(table)
+    Console(width=150).print(table)
     RESULTS.write_text(json.dumps([asdict(f) for f in figures], indent=2, default=str) + "\n")
     Console().print(f"written {RESULTS}")
