@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
+from cohortcast_cli import segments
+
 LOCAL_AWS_ENDPOINT = "http://127.0.0.1:4566"
 LOCAL_DATA_TABLE = "DataTable"
 
@@ -30,7 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--local", action="store_true", help="use the local stack started by `make run`")
     create.set_defaults(run=_create_key)
 
+    segments.add_parser(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "segments":
+        return segments.run(args)
     return args.run(args)
 
 
