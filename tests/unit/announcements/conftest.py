@@ -30,16 +30,17 @@ def segments(aws):
     registry.invalidate()
 
     def make(segment_id: str, user_ids: list[str], *, rule: dict | None = None) -> str:
-        segment_store.save_definition(
-            segment_store.SegmentDefinition(
-                segment_id=segment_id,
-                name=segment_id,
-                kind="dynamic" if rule else "static",
-                rule=rule,
-                created_at="2026-11-01T00:00:00.000Z",
-                updated_at="2026-11-01T00:00:00.000Z",
+        if segment_store.get_definition(segment_id) is None:
+            segment_store.save_definition(
+                segment_store.SegmentDefinition(
+                    segment_id=segment_id,
+                    name=segment_id,
+                    kind="dynamic" if rule else "static",
+                    rule=rule,
+                    created_at="2026-11-01T00:00:00.000Z",
+                    updated_at="2026-11-01T00:00:00.000Z",
+                )
             )
-        )
         for user_id in user_ids:
             pk = keys.profile_pk(user_id=user_id)
             change = segment_store.Change(segment_id, pk, "enter", "2026-11-01T00:00:00.000Z", "added")
@@ -54,8 +55,8 @@ def segments(aws):
 @pytest.fixture
 def profiles(aws):
     """profiles({"u1": {"email": "u1@example.com"}}) stores identified users with those traits."""
-    from cohortcast.storage import profiles as profile_store
     from cohortcast.storage import keys
+    from cohortcast.storage import profiles as profile_store
 
     def make(traits_by_user: dict[str, dict[str, Any]]) -> None:
         for user_id, traits in traits_by_user.items():
@@ -77,7 +78,7 @@ def fanout_queue(aws):
     url = sqs.create_queue(QueueName="test-fanout")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(
-        TopicArn=aws.arn("FanoutTopic"),
+        TopicArn=aws.refs["FanoutTopic"],
         Protocol="sqs",
         Endpoint=arn,
         Attributes={"RawMessageDelivery": "true"},
@@ -108,7 +109,9 @@ def publish_messages(aws) -> list[dict[str, Any]]:
     url = aws.url("PublishQueue")
     taken = []
     while True:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
         if not batch:
             return taken
         for message in batch:

@@ -26,7 +26,9 @@ def test_announcement_without_audience_is_rejected(api):
 
 
 def test_unknown_segment_is_named(api, pro):
-    status, body = api("POST", "/v1/announcements", announcement(audience={"segments": ["seg_pro", "seg_nope"]}))
+    status, body = api(
+        "POST", "/v1/announcements", announcement(audience={"segments": ["seg_pro", "seg_nope"]})
+    )
     assert status == 422
     assert body["error"]["code"] == "unknown_segment"
     assert "seg_nope" in body["error"]["message"]
@@ -34,7 +36,9 @@ def test_unknown_segment_is_named(api, pro):
 
 def test_unknown_excluded_segment_is_named(api, pro):
     status, body = api(
-        "POST", "/v1/announcements", announcement(audience={"segments": ["seg_pro"], "exclude_segments": ["seg_x"]})
+        "POST",
+        "/v1/announcements",
+        announcement(audience={"segments": ["seg_pro"], "exclude_segments": ["seg_x"]}),
     )
     assert status == 422
     assert body["error"]["details"][0]["pointer"] == "/audience/exclude_segments"
@@ -77,7 +81,9 @@ def test_unknown_channel_is_rejected(api, pro):
 
 
 def test_invalid_inline_rule_points_into_the_rule(api):
-    status, body = api("POST", "/v1/announcements", announcement(audience={"rule": {"trait": "plan", "op": "nope"}}))
+    status, body = api(
+        "POST", "/v1/announcements", announcement(audience={"rule": {"trait": "plan", "op": "nope"}})
+    )
     assert status == 422
     assert body["error"]["details"][0]["pointer"].startswith("/audience/rule")
 
@@ -96,7 +102,7 @@ def test_same_idempotency_key_and_body_returns_the_same_announcement(api, aws, p
     assert (first_status, again_status) == (201, 201)
     assert again["id"] == first["id"]
     assert len(publish_messages(aws)) == 1
-    status, listed = api("GET", "/v1/announcements")
+    _status, listed = api("GET", "/v1/announcements")
     assert [a["id"] for a in listed["announcements"]] == [first["id"]]
 
 
@@ -111,7 +117,9 @@ def test_same_idempotency_key_with_another_body_is_rejected(api, pro):
 def test_dry_run_counts_audience_and_skip_reasons_without_saving(api, aws, segments, profiles):
     segments("seg_pro", ["u1", "u2", "u3"])
     segments("seg_trial", ["u3", "u4"])
-    profiles({"u1": {"email": "u1@example.com"}, "u2": {}, "u3": {"email": "u3@example.com", "phone": "+1555"}})
+    profiles(
+        {"u1": {"email": "u1@example.com"}, "u2": {}, "u3": {"email": "u3@example.com", "phone": "+1555"}}
+    )
     status, body = api(
         "POST",
         "/v1/announcements",
@@ -133,7 +141,9 @@ def test_scheduled_announcement_creates_a_one_time_schedule(api, aws, pro):
     assert status == 201
     assert body["status"] == "scheduled"
     scheduler = boto3.client("scheduler")
-    schedule = scheduler.get_schedule(Name=f"announcement-{body['id']}", GroupName=aws.name("AnnouncementScheduleGroup"))
+    schedule = scheduler.get_schedule(
+        Name=f"announcement-{body['id']}", GroupName=aws.name("AnnouncementScheduleGroup")
+    )
     assert schedule["ScheduleExpression"] == "at(2026-11-23T11:00:00)"
     assert schedule["ActionAfterCompletion"] == "DELETE"
     assert schedule["Target"]["Arn"].endswith(":function:PublishFunction")
@@ -157,7 +167,7 @@ def test_cancel_of_a_publishing_announcement_conflicts(api, pro):
 
 
 def test_unknown_announcement_is_404(api):
-    status, body = api("GET", "/v1/announcements/ann_nope")
+    status, _body = api("GET", "/v1/announcements/ann_nope")
     assert status == 404
 
 
@@ -168,7 +178,7 @@ def test_list_is_newest_first_and_paged(api, pro, monkeypatch):
     for minute in range(3):
         monkeypatch.setattr(routes, "utcnow", lambda m=minute: NOW + timedelta(minutes=m))
         ids.append(api("POST", "/v1/announcements", announcement(title=f"n{minute}"))[1]["id"])
-    status, page = api("GET", "/v1/announcements", query="limit=2")
+    _status, page = api("GET", "/v1/announcements", query="limit=2")
     assert [a["id"] for a in page["announcements"]] == [ids[2], ids[1]]
     _, rest = api("GET", "/v1/announcements", query=f"limit=2&cursor={page['next_cursor']}")
     assert [a["id"] for a in rest["announcements"]] == [ids[0]]

@@ -35,15 +35,18 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
 
 
 def snapshot_page(
-    audience: Audience, cursor: str | None, now: datetime, *, limit: int = PAGE_SIZE
+    audience: Audience, cursor: str | None, now: datetime, *, limit: int | None = None
 ) -> tuple[list[Recipient], str | None]:
     """One page of recipients and the cursor of the next page (None when this was the last)."""
+    limit = limit or PAGE_SIZE
     if audience.rule is not None:
         return _rule_page(audience, cursor, now, limit)
     return _segments_page(audience, cursor, limit)
 
 
-def iter_snapshot(audience: Audience, now: datetime, *, limit: int = PAGE_SIZE) -> Iterator[list[Recipient]]:
+def iter_snapshot(
+    audience: Audience, now: datetime, *, limit: int | None = None
+) -> Iterator[list[Recipient]]:
     cursor: str | None = None
     while True:
         page, cursor = snapshot_page(audience, cursor, now, limit=limit)
