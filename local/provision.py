@@ -99,7 +99,7 @@ def plan(
         elif kind == "AWS::Scheduler::ScheduleGroup":
             name = props.get("Name") or logical_id
             resources.set(logical_id, name, Arn=_arn("scheduler", f"schedule-group/{name}"), Name=name)
-        elif kind == "AWS::SESV2::ConfigurationSet":
+        elif kind in ("AWS::SESV2::ConfigurationSet", "AWS::SES::ConfigurationSet"):
             resources.set(logical_id, props.get("Name") or logical_id)
         else:
             resources.set(logical_id, logical_id, Arn=_arn(kind.split("::")[1].lower(), logical_id))
@@ -133,6 +133,9 @@ def provision(
         "AWS::SecretsManager::Secret": _secret,
         "AWS::SESV2::ConfigurationSet": _configuration_set,
         "AWS::SESV2::EmailIdentity": _email_identity,
+        # CloudFormation's names for the same SES v2 resources
+        "AWS::SES::ConfigurationSet": _configuration_set,
+        "AWS::SES::EmailIdentity": _email_identity,
         "AWS::Scheduler::ScheduleGroup": _schedule_group,
     }
     # Subscriptions need their queues and topics to exist; everything else is order-free.

@@ -104,3 +104,37 @@ def publish_page_pk(announcement_id: str) -> str:
 
 def publish_page_sk(page: int) -> str:
     return f"{page:08d}"
+
+
+# -- data table: delivery (see docs/data-model.md, "Announcements and delivery") --
+PREFERENCES_SK = "PREFS"  # a user's preferences/contact item, next to their ledger records
+SUPPRESSION_SK = "SUPPRESSION"
+SETTLE_SHARDS = 4  # DueIndex partitions of deliveries in doubt or deferred
+
+
+def delivery_pk(user_id: str) -> str:
+    """All of one user's delivery records (and preferences) share a partition: erasure and the
+    frequency cap find them with one query; announcement ids are ULIDs, so sks sort by time."""
+    return f"DLV#{user_id}"
+
+
+def delivery_sk(announcement_id: str, channel: str) -> str:
+    return f"{announcement_id}#{channel}"
+
+
+def suppression_pk(email_hash: str) -> str:
+    return f"SUP#{email_hash}"
+
+
+def settle_due_pk(user_id: str) -> str:
+    return f"SETTLE#{_stable_hash(user_id) % SETTLE_SHARDS}"
+
+
+def settle_due_pks() -> list[str]:
+    return [f"SETTLE#{shard}" for shard in range(SETTLE_SHARDS)]
+
+
+def _stable_hash(value: str) -> int:
+    import zlib  # not Python's salted hash(): the shard must not change between processes
+
+    return zlib.crc32(value.encode())

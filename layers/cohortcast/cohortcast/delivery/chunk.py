@@ -1,0 +1,329 @@
+"""One fan-out chunk (≤50 recipients of one announcement on one channel), end to end.
+
+    read announcement (cached) → profiles (BatchGet) → preferences + suppression (BatchGet)
+    → decide per recipient → claims and skips (one transaction) → counters
+    → send (channel) → outcomes (one transaction) → counters
+
+The channel (`email.EmailChannel`, `sns.SnsChannel`) only finds the address and sends.
+A chunk with `resume: true` comes from the settle job: its recipients already have records
+(in doubt or deferred) and only those still due are claimed again.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cohortcast.clock import isoformat, parse_timestamp
+from cohortcast.delivery import ledger, policy
+from cohortcast.delivery.ledger import CLAIMED, DEFERRED, FAILED, SENT, SKIPPED, Change, Delivery
+from cohortcast.storage import delivery as store
+from cohortcast.storage import keys
+from cohortcast.storage import profiles as profile_store
+
+MAX_RECIPIENTS = 50
+CHANNELS = ("email", "push", "sms")
+
+
+class PoisonMessage(ValueError):
+    """A queue message that can never be processed: it belongs in the DLQ, not in a retry loop."""
+
+
+class ChunkRecipient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    user_id: str = Field(min_length=1, max_length=256)
+    segment_id: str | None = Field(default=None, max_length=128)
+
+
+class Chunk(BaseModel):
+    """The fan-out message body (v1), as the publish function sends it through the SNS topic."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: Literal[1]
+    announcement_id: str = Field(min_length=1, max_length=128)
+    channel: Literal["email", "push", "sms"]
+    chunk_id: str = Field(min_length=1, max_length=256)
+    recipients: list[ChunkRecipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    resume: bool = False  # set by the settle job only
+
+
+def parse_chunk(body: str) -> Chunk:
+    try:
+        return Chunk.model_validate_json(body)
+    except ValidationError as exc:
+        raise PoisonMessage(f"not a fan-out chunk: {exc.error_count()} problem(s)") from exc
+
+
+# -- ports --------------------------------------------------------------------------------------
+
+
+class AnnouncementLike(Protocol):
+    id: str
+    title: str
+    body: str
+    topic: str | None
+    priority: str
+    status: str
+    send_at: Any
+    created_at: Any
+
+
+@dataclass(slots=True)
+class Ports:
+    """What the pipeline needs from the rest of cohortcast (real ones in `default_ports`)."""
+
+    settings: Callable[[], Any]
+    announcement: Callable[[str], AnnouncementLike]
+    add_counts: Callable[[str, str | None, dict[str, int]], None]
+
+
+def default_ports() -> Ports:
+    from cohortcast.announcements.service import get_announcement
+    from cohortcast.storage.announcements import add_counts
+    from cohortcast.workspace import get_workspace_settings
+
+    return Ports(
+        settings=get_workspace_settings, announcement=_cached(get_announcement), add_counts=add_counts
+    )
+
+
+ANNOUNCEMENT_CACHE_SECONDS = 30.0  # a cancellation is seen within this long
+_announcements: dict[str, tuple[float, Any]] = {}
+
+
+def _cached(read: Callable[[str], Any]) -> Callable[[str], Any]:
+    def cached(announcement_id: str) -> Any:
+        hit = _announcements.get(announcement_id)
+        if hit and time.monotonic() - hit[0] < ANNOUNCEMENT_CACHE_SECONDS:
+            return hit[1]
+        value = read(announcement_id)
+        if len(_announcements) > 64:
+            _announcements.clear()
+        _announcements[announcement_id] = (time.monotonic(), value)
+        return value
+
+    return cached
+
+
+# -- channels -----------------------------------------------------------------------------------
+
+SENT_OK, FAILED_FOR_GOOD, NOT_SENT_RETRY, UNKNOWN = "sent", "failed", "retry", "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    kind: str  # SENT_OK | FAILED_FOR_GOOD | NOT_SENT_RETRY | UNKNOWN (in doubt: leave claimed)
+    message_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Target:
+    delivery: Delivery
+    address: str
+    traits: dict[str, Any]
+
+
+class Channel(Protocol):
+    name: str
+    opt_outs_apply: bool
+    can_resend: bool  # False: a claim in doubt has no evidence to settle it (no Send event)
+
+    def address(self, traits: dict[str, Any]) -> str | None: ...
+    def suppression_hash(self, address: str) -> str | None: ...
+    def send_all(self, announcement: AnnouncementLike, targets: Sequence[Target]) -> list[SendResult]: ...
+
+
+# -- the pipeline -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    counts: dict[str, int] = field(default_factory=dict)
+    retry: bool = False  # some recipients were not sent (throttled): redeliver the message
+
+    def add(self, deltas: dict[str, int]) -> None:
+        for name, delta in deltas.items():
+            self.counts[name] = self.counts.get(name, 0) + delta
+
+
+def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -> ChunkResult:
+    result = ChunkResult()
+    announcement = ports.announcement(chunk.announcement_id)
+    settings = ports.settings()
+    recipients = list({r.user_id: r for r in chunk.recipients}.values())
+    expires_at = int((now + timedelta(days=settings.retention_days)).timestamp())
+
+    previous: dict[str, Delivery] = {}
+    if chunk.resume:
+        previous = _due_records(chunk, recipients, now)
+        recipients = [r for r in recipients if r.user_id in previous]
+        if not recipients:
+            return result
+
+    profiles = profile_store.get_many(keys.profile_pk(user_id=r.user_id) for r in recipients)
+    traits = {r.user_id: _traits(profiles.get(keys.profile_pk(user_id=r.user_id))) for r in recipients}
+    addresses = {r.user_id: channel.address(traits[r.user_id]) for r in recipients}
+    hashes = {u: channel.suppression_hash(a) if a else None for u, a in addresses.items()}
+    found = store.batch_get(
+        [store.preferences_key(r.user_id) for r in recipients]
+        + [store.suppression_key(h) for h in hashes.values() if h]
+    )
+    cap = (settings.frequency_cap.count, settings.frequency_cap.days) if settings.frequency_cap else None
+    planned_at = _first_planned(announcement)
+
+    changes: list[Change] = []
+    for recipient in recipients:
+        user_id = recipient.user_id
+        prior = previous.get(user_id)
+        prefs = store.preferences_from_item(user_id, found.get(_pair(store.preferences_key(user_id))))
+        address_hash = hashes[user_id]
+        template = Delivery(
+            user_id, announcement.id, chunk.channel, state="", segment_id=recipient.segment_id
+        )
+        if prior is not None:
+            template = replace(prior, segment_id=prior.segment_id or recipient.segment_id)
+        resend = prior is not None and prior.state == CLAIMED
+        if resend and not channel.can_resend:
+            changes.append(Change(prior, ledger.settled(prior, FAILED, now=now, reason="unconfirmed")))
+            continue
+        rules = policy.Rules(
+            announcement_id=announcement.id,
+            topic=announcement.topic,
+            critical=announcement.priority == "critical",
+            cancelled=announcement.status == "cancelled",
+            cap=cap,
+            quiet_hours=tuple(settings.quiet_hours) if settings.quiet_hours else None,  # type: ignore[arg-type]
+            default_timezone=settings.default_timezone,
+            opt_outs_apply=channel.opt_outs_apply,
+            check_cap=not resend,
+            first_planned_at=planned_at,
+        )
+        audience = policy.Audience(
+            address=addresses[user_id],
+            suppressed=bool(address_hash) and _pair(store.suppression_key(address_hash)) in found,  # type: ignore[arg-type]
+            unsubscribed_all=prefs.unsubscribed_all,
+            topics_off=prefs.topics_off,
+            sends=prefs.sends,
+            timezone=traits[user_id].get("timezone"),
+        )
+        decision = policy.decide(rules, audience, now)
+        if decision.action == policy.SKIP:
+            skipped = replace(
+                template,
+                state=SKIPPED,
+                reason=decision.reason,
+                due_at=None,
+                claim_id=template.claim_id or ledger.new_claim_id(),
+                updated_at=isoformat(now),
+            )
+            changes.append(Change(prior, skipped))
+        elif decision.action == policy.DEFER:
+            assert decision.until is not None
+            due = isoformat(decision.until)
+            if prior is None or prior.state != DEFERRED or prior.due_at != due:
+                deferred = replace(
+                    template,
+                    state=DEFERRED,
+                    reason="quiet_hours",
+                    due_at=due,
+                    claim_id=ledger.new_claim_id(),
+                    updated_at=isoformat(now),
+                )
+                changes.append(Change(prior, deferred))
+        else:
+            claim = ledger.claimed(
+                prior, template, now=now, settle=timedelta(minutes=settings.settle_minutes)
+            )
+            touch = ledger.SendsTouch(
+                at=isoformat(now),
+                stale=policy.stale_sends(prefs.sends, cap, now) if cap else (),
+                topic=announcement.topic if channel.opt_outs_apply else None,
+                record=cap is not None and not resend,
+            )
+            target = Target(claim, addresses[user_id] or "", traits[user_id])
+            changes.append(Change(prior, claim, sends=touch, payload=target))
+
+    applied = ledger.apply(changes, expires_at=expires_at)
+    _count(applied, ports, result)
+
+    claims = [c for c in applied if c.new is not None and c.new.state == CLAIMED and c.payload is not None]
+    if not claims:
+        return result
+    sent = channel.send_all(announcement, [c.payload for c in claims])
+    outcomes: list[Change] = []
+    for change, outcome in zip(claims, sent, strict=True):
+        claim = change.new
+        assert claim is not None
+        if outcome.kind == SENT_OK:
+            outcomes.append(
+                Change(claim, ledger.settled(claim, SENT, now=now, message_id=outcome.message_id))
+            )
+        elif outcome.kind == FAILED_FOR_GOOD:
+            outcomes.append(Change(claim, ledger.settled(claim, FAILED, now=now, reason=outcome.reason)))
+        elif outcome.kind == NOT_SENT_RETRY:
+            if change.previous is None:
+                outcomes.append(Change(claim, None))  # withdrawn: pending again, the message is retried
+                result.retry = True
+            else:  # resumed by the settle job: back to what it was, due now for its next run
+                outcomes.append(Change(claim, replace(change.previous, due_at=isoformat(now))))
+        # UNKNOWN: the request may have reached SES; stays claimed (in doubt) for the Send event
+    _count(ledger.apply(outcomes, expires_at=expires_at), ports, result)
+    return result
+
+
+def _due_records(chunk: Chunk, recipients: list[ChunkRecipient], now: datetime) -> dict[str, Delivery]:
+    items = store.batch_get(
+        [store.record_key(r.user_id, chunk.announcement_id, chunk.channel) for r in recipients]
+    )
+    due: dict[str, Delivery] = {}
+    for item in items.values():
+        record = ledger.from_item(item)
+        if record.state in (CLAIMED, DEFERRED) and record.due_at and parse_timestamp(record.due_at) <= now:
+            due[record.user_id] = record
+    return due
+
+
+def _count(applied: list[Change], ports: Ports, result: ChunkResult) -> None:
+    for (announcement_id, segment_id), deltas in ledger.sum_deltas(applied).items():
+        ports.add_counts(announcement_id, segment_id, deltas)
+        result.add(deltas)
+
+
+def _traits(record: Any) -> dict[str, Any]:
+    return dict(record.traits) if record is not None and isinstance(record.traits, dict) else {}
+
+
+def _pair(key: dict[str, str]) -> tuple[str, str]:
+    return (key["pk"], key["sk"])
+
+
+def _first_planned(announcement: AnnouncementLike) -> datetime | None:
+    for value in (getattr(announcement, "send_at", None), getattr(announcement, "created_at", None)):
+        if isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and value:
+            try:
+                return parse_timestamp(value)
+            except ValueError:
+                continue
+    return None
+
+
+__all__ = [
+    "CHANNELS",
+    "Chunk",
+    "ChunkResult",
+    "PoisonMessage",
+    "Ports",
+    "SendResult",
+    "Target",
+    "default_ports",
+    "parse_chunk",
+    "process_chunk",
+]

@@ -1,0 +1,121 @@
+"""A user's email preferences behind the signed `/u/{token}` link, and their erasure.
+
+The token alone says whose preferences these are (HMAC-checked, `tokens.read_token`);
+nothing in the request can point at another user.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cohortcast.clock import isoformat
+from cohortcast.delivery.email import email_hash
+from cohortcast.delivery.preferences_page import (
+    TopicChoice,
+    is_one_click_unsubscribe,
+    parse_preferences_form,
+    render_preferences_page,
+)
+from cohortcast.delivery.settings import unsubscribe_secrets
+from cohortcast.delivery.tokens import TokenClaims, read_token
+from cohortcast.storage import delivery as store
+from cohortcast.storage import keys
+from cohortcast.storage import profiles as profile_store
+
+
+def claims_of(token: str) -> TokenClaims:
+    """The token's user and topic; `BadRequest` when tampered."""
+    return read_token(unsubscribe_secrets(), token)
+
+
+def preferences_page(token: str, *, form_action: str, message: str | None = None) -> str:
+    claims = claims_of(token)
+    prefs = _preferences(claims.user_id)
+    topics = sorted(prefs.topics_seen | prefs.topics_off | ({claims.topic} if claims.topic else set()))
+    return render_preferences_page(
+        user_label=_label(claims.user_id),
+        topics=[
+            TopicChoice(topic=t, label=_topic_label(t), subscribed=t not in prefs.topics_off) for t in topics
+        ],
+        unsubscribed_all=prefs.unsubscribed_all,
+        form_action=form_action,
+        message=message,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PostOutcome:
+    one_click: bool
+    page: str | None  # the confirmation page (form submit); None for a one-click POST
+
+
+def post(token: str, body: str, content_type: str | None, *, form_action: str, now: datetime) -> PostOutcome:
+    """RFC 8058 one-click (unsubscribe from the token's topic, or everything) or the form submit."""
+    claims = claims_of(token)
+    if is_one_click_unsubscribe(body, content_type):
+        unsubscribe(claims, now=now)
+        return PostOutcome(one_click=True, page=None)
+    change = parse_preferences_form(body)
+    store.update_preferences(
+        claims.user_id,
+        unsubscribed_all=change.unsubscribe_all,
+        topics_off_add=frozenset(change.unsubscribed),
+        topics_off_remove=frozenset(change.subscribed),
+        updated_at=isoformat(now),
+    )
+    message = (
+        "You are unsubscribed from all emails." if change.unsubscribe_all else "Your preferences are saved."
+    )
+    return PostOutcome(
+        one_click=False, page=preferences_page(token, form_action=form_action, message=message)
+    )
+
+
+def unsubscribe(claims: TokenClaims, *, now: datetime) -> None:
+    if claims.topic:
+        store.update_preferences(
+            claims.user_id,
+            unsubscribed_all=None,
+            topics_off_add=frozenset({claims.topic}),
+            topics_off_remove=frozenset(),
+            updated_at=isoformat(now),
+        )
+    else:
+        store.update_preferences(
+            claims.user_id,
+            unsubscribed_all=True,
+            topics_off_add=frozenset(),
+            topics_off_remove=frozenset(),
+            updated_at=isoformat(now),
+        )
+
+
+def erase_deliveries(user_id: str, traits: dict[str, Any], *, now: datetime) -> int:
+    """Delete the user's delivery records and preferences. If they had opted out of all email,
+    their address stays on the suppression list — as a hash only — so a re-import of the same
+    person is not emailed again."""
+    prefs = _preferences(user_id)
+    address = traits.get("email")
+    if prefs.unsubscribed_all and isinstance(address, str) and "@" in address:
+        store.put_suppressions(
+            [{"email_hash": email_hash(address), "reason": "unsubscribed", "created_at": isoformat(now)}]
+        )
+    return store.delete_user(user_id)
+
+
+def _preferences(user_id: str) -> store.Preferences:
+    return store.preferences_from_item(user_id, store.get_item(store.preferences_key(user_id)))
+
+
+def _label(user_id: str) -> str:
+    """A masked address (j•••@example.com) so the page confirms whose it is without exposing it."""
+    record = profile_store.get(keys.profile_pk(user_id=user_id))
+    address = record.traits.get("email") if record is not None else None
+    if isinstance(address, str) and "@" in address:
+        local, _, domain = address.rpartition("@")
+        return f"{local[:1]}•••@{domain}"
+    return "your account"
+
+
+def _topic_label(topic: str) -> str:
+    return topic.replace("_", " ").replace("-", " ").strip().capitalize() or topic

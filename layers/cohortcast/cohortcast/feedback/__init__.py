@@ -1,0 +1,1 @@
+"""SES feedback: configuration-set events → suppression list, ledger settlement, engagement counters."""

@@ -1,0 +1,129 @@
+"""Apply a batch of SES events: suppress, settle claims in doubt, flag engagement, count.
+
+Idempotent: each engagement is a flag in the record's `events` set written with
+`NOT contains(events, flag)`, and settling is conditional on the record still being claimed,
+so a replayed event changes nothing and counts nothing. Several events for the same message
+in one batch (Send + Delivery, typically) become one update of its record.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cohortcast.clock import isoformat
+from cohortcast.delivery import ledger
+from cohortcast.delivery.email import email_hash
+from cohortcast.feedback.events import EVIDENCE_OF_SENDING, LedgerKey, SesEvent
+from cohortcast.storage import delivery as store
+
+AddCounts = Callable[[str, str | None, dict[str, int]], None]
+
+
+@dataclass(slots=True)
+class FeedbackResult:
+    suppressed: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    retry: set[LedgerKey] = field(
+        default_factory=set
+    )  # lost a race: the events of these keys are redelivered
+
+
+def apply_events(events: Iterable[SesEvent], *, now: datetime, add_counts: AddCounts) -> FeedbackResult:
+    events = list(events)
+    result = FeedbackResult()
+    suppressions = {
+        email_hash(address): "complaint" if event.kind == "Complaint" else "bounce"
+        for event in events
+        if event.kind == "Complaint" or (event.kind == "Bounce" and event.permanent)
+        for address in event.recipients
+    }
+    if suppressions:
+        result.suppressed = store.put_suppressions(
+            {"email_hash": h, "reason": reason, "created_at": isoformat(now)}
+            for h, reason in suppressions.items()
+        )
+
+    by_key: dict[LedgerKey, list[SesEvent]] = {}
+    for event in events:
+        if event.key is not None:
+            by_key.setdefault(event.key, []).append(event)
+    if not by_key:
+        return result
+    found = store.batch_get([store.record_key(k.user_id, k.announcement_id, k.channel) for k in by_key])
+
+    writes: list[store.LedgerWrite] = []
+    for key, key_events in by_key.items():
+        item = found.get(_pair(store.record_key(key.user_id, key.announcement_id, key.channel)))
+        if item is None:
+            result.unchanged += len(key_events)  # erased user, or an event for a record long expired
+            continue
+        write = _update_for(ledger.from_item(item), key, key_events, now)
+        if write is None:
+            result.unchanged += len(key_events)
+        else:
+            writes.append(write)
+
+    applied = store.write_all(writes)
+    applied_keys = {w.tag[0] for w in applied}
+    result.retry = {w.tag[0] for w in writes} - applied_keys
+    totals: dict[tuple[str, str | None], dict[str, int]] = {}
+    for write in applied:
+        _key, record, deltas = write.tag
+        bucket = totals.setdefault((record.announcement_id, record.segment_id), {})
+        for name, delta in deltas.items():
+            bucket[name] = bucket.get(name, 0) + delta
+            result.counts[name] = result.counts.get(name, 0) + delta
+    for (announcement_id, segment_id), deltas in totals.items():
+        add_counts(announcement_id, segment_id, deltas)
+    result.updated = len(applied)
+    return result
+
+
+def _update_for(
+    record: ledger.Delivery, key: LedgerKey, events: list[SesEvent], now: datetime
+) -> store.LedgerWrite | None:
+    flags = sorted({e.flag for e in events if e.flag} - record.events)
+    settle = record.state == ledger.CLAIMED and any(e.kind in EVIDENCE_OF_SENDING for e in events)
+    if not flags and not settle:
+        return None
+    names: dict[str, str] = {"#state": "state"}
+    values: dict[str, Any] = {
+        ":now": isoformat(now),
+        ":read_state": record.state,
+        ":read_claim": record.claim_id,
+    }
+    sets = ["updated_at = :now"]
+    removes: list[str] = []
+    clauses = ["#state = :read_state", "claim_id = :read_claim"]
+    deltas: dict[str, int] = {}
+    if settle:
+        sets += ["#state = :sent", "message_id = :message_id"]
+        values[":sent"] = ledger.SENT
+        values[":message_id"] = events[0].message_id
+        removes += ["due_pk", "due_at"]
+        deltas = {"in_doubt": -1, "sent": 1}
+    for index, flag in enumerate(flags):
+        values[f":f{index}"] = flag
+        clauses.append(f"NOT contains(events, :f{index})")
+        deltas[flag] = deltas.get(flag, 0) + 1
+    expression = "SET " + ", ".join(sets)
+    if removes:
+        expression += " REMOVE " + ", ".join(removes)
+    if flags:
+        values[":flags"] = set(flags)
+        expression += " ADD events :flags"
+    operation = store.update(
+        store.record_key(key.user_id, key.announcement_id, key.channel),
+        expression,
+        condition=" AND ".join(clauses),
+        names=names,
+        values=values,
+    )
+    return store.LedgerWrite(items=[operation], tag=(key, record, deltas))
+
+
+def _pair(key: dict[str, str]) -> tuple[str, str]:
+    return (key["pk"], key["sk"])
