@@ -75,7 +75,7 @@ def value_holds(op: str, value: Any, actual: Any, now: datetime) -> bool:
             ]
         )
     if op in ("starts_with", "ends_with"):
-        return isinstance(actual, str) and getattr(actual, op.replace("_with", "swith"))(value)
+        return isinstance(actual, str) and getattr(actual, op.replace("_", ""))(value)
     if op in ("exists", "not_exists"):
         return (actual is not None) == (op == "exists")
     moment = moment_of(actual)
@@ -369,9 +369,8 @@ def test_next_flip_is_never_late(raw, profile, now, fractions):
     # The latest instant before the flip, day boundaries, and random points in between.
     moments = [until - timedelta(microseconds=1)]
     moments += [now + (until - now) * fraction for fraction in fractions]
-    moments += [
-        day_start(d) for d in range(epoch_day(now) + 1, epoch_day(until) + 1) if day_start(d) < until
-    ][:60]
+    moments += [day_start(d) for d in range(epoch_day(now) + 1, epoch_day(until) + 1)][:60]
+    moments = [moment for moment in moments if now <= moment < until]
     expected = rule.matches(profile, now)
     for moment in moments:
         assert rule.matches(profile, moment) == expected, moment
