@@ -125,9 +125,7 @@ def reference(node: dict, p: ProfileView, now: datetime, negated: bool = False) 
     if "not" in node:
         return not reference(node["not"], p, now, not negated)
     if "trait" in node:
-        return value_holds(
-            node["trait"] and node["op"], node.get("value"), walk(p.traits, node["trait"]), now
-        )
+        return value_holds(node["op"], node.get("value"), walk(p.traits, node["trait"]), now)
     if "segment" in node:
         return node["segment"] in p.segments
     if "first_seen" in node or "last_seen" in node:
