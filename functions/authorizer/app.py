@@ -1,6 +1,7 @@
 """Authorizer function: labels each request with its API key's scope (see cohortcast.http.auth)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from cohortcast.http.auth import authorize_request
 from cohortcast.observability import logger, metrics, tracer
 

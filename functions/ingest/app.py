@@ -2,6 +2,7 @@
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from cohortcast.http.app import build_resolver
 from cohortcast.ingest.routes import router
 from cohortcast.observability import logger, metrics, tracer

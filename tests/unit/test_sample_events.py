@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 SAMPLES = sorted((Path(__file__).parents[2] / "events" / "http").glob("*.json"))
-HANDLERS = {"ingest": "functions.ingest.app", "api": "functions.api.app", "authorizer": "functions.authorizer.app"}
+HANDLERS = {
+    "ingest": "functions.ingest.app",
+    "api": "functions.api.app",
+    "authorizer": "functions.authorizer.app",
+}
 
 
 def _handler(sample: Path):

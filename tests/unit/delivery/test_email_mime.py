@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 from email import policy
 
 import pytest
+
 from cohortcast.delivery.mime import build_mime
 from cohortcast.errors import BadRequest
 

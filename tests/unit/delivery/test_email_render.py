@@ -1,6 +1,7 @@
 import time
 
 import pytest
+
 from cohortcast.delivery.render import RenderedEmail, compile_announcement, validate_body
 from cohortcast.errors import Unprocessable
 

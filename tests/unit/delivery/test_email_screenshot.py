@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from cohortcast.delivery.render import compile_announcement
 
 CHROMIUM = [

@@ -1,6 +1,7 @@
 import base64
 
 import pytest
+
 from cohortcast.delivery.tokens import TokenClaims, make_token, read_token
 from cohortcast.errors import BadRequest
 
