@@ -1,7 +1,5 @@
 """The segments API through the api function's real handler (moto in-process)."""
 
-from datetime import timedelta
-
 from cohortcast.segments import backfill
 from cohortcast.storage import segments as segment_store
 
@@ -221,4 +219,22 @@ def test_delete_purges_members(api, monkeypatch):
     assert api("GET", f"/v1/segments/{sid}")[0] == 404
 
 
-_ = timedelta
+def test_every_seed_template_can_be_instantiated_as_a_segment(api, monkeypatch):
+    # The templates' semantics are tested against hand-built users in tests/unit/segments;
+    # here each one goes through the API and its backfill over a small population.
+    save(profile("ann", traits={"plan": "enterprise"}, events={"login": {0: 3, 1: 2}, "api_call": {2: 1}}))
+    save(profile("bob", first_seen_days=3, last_seen_days=1, events={"login": {1: 1}}))
+    sent = _capture_jobs(monkeypatch)
+    _, listed = api("GET", "/v1/segment-templates")
+    for template in listed["templates"]:
+        status, created = api("POST", "/v1/segments", {"template": template["template_id"]})
+        assert status == 202, (template["template_id"], created)
+        assert created["name"] == template["name"]
+    _run_jobs(monkeypatch, sent)
+    shown = api("GET", "/v1/segments")[1]["segments"]
+    assert len(shown) == len(listed["templates"])
+    assert all(s["backfill"]["state"] == "done" for s in shown)
+    new_users = next(s for s in shown if s["template"] == "new_users")
+    assert [
+        m["user_id"] for m in api("GET", f"/v1/segments/{new_users['segment_id']}/members")[1]["members"]
+    ] == ["bob"]
