@@ -4,6 +4,7 @@ Records are parsed one by one (a malformed one is a batch item failure, so it re
 the parsed events are then applied together, so a batch costs a handful of requests.
 """
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -35,5 +36,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     # Lost a race with another writer of the same record: redeliver just those events.
     retry = [message_id for message_id, parsed in _parsed.items() if parsed.key in outcome.retry]
     response["batchItemFailures"] += [{"itemIdentifier": message_id} for message_id in retry]
+    metrics.add_metric(name="ses_events", unit=MetricUnit.Count, value=len(_parsed))
     logger.info("feedback applied", extra={"updated": outcome.updated, "suppressed": outcome.suppressed})
     return response

@@ -125,10 +125,16 @@ def chunk_body(
     chunk_id: str = "c1",
     **extra: Any,
 ) -> str:
-    return json.dumps({
-        "v": 1, "announcement_id": announcement_id, "channel": channel, "chunk_id": chunk_id,
-        "recipients": [{"user_id": u, "segment_id": segment_id} for u in user_ids], **extra,
-    })  # fmt: skip
+    return json.dumps(
+        {
+            "v": 1,
+            "announcement_id": announcement_id,
+            "channel": channel,
+            "chunk_id": chunk_id,
+            "recipients": [{"user_id": u, "segment_id": segment_id} for u in user_ids],
+            **extra,
+        }
+    )
 
 
 def users(count: int, prefix: str = "u") -> dict[str, dict[str, Any]]:
@@ -143,8 +149,12 @@ def world(aws) -> World:
 
     settings.reset()
     chunk._announcements.clear()
-    return World(aws=aws, settings=StandInSettings(), announcements={ANNOUNCEMENT_ID: StandInAnnouncement()},
-                 counters=Counters())  # fmt: skip
+    return World(
+        aws=aws,
+        settings=StandInSettings(),
+        announcements={ANNOUNCEMENT_ID: StandInAnnouncement()},
+        counters=Counters(),
+    )
 
 
 @pytest.fixture

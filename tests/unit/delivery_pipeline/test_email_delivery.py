@@ -69,10 +69,12 @@ class Throttling:
         self.calls += 1
         if self.random.random() < self.rate:
             raise ClientError(
-                {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"},
-                 "ResponseMetadata": {"HTTPStatusCode": 429}},
+                {
+                    "Error": {"Code": "TooManyRequestsException", "Message": "slow down"},
+                    "ResponseMetadata": {"HTTPStatusCode": 429},
+                },
                 "SendEmail",
-            )  # fmt: skip
+            )
         return self.ses.send_email(**request)
 
 
@@ -153,10 +155,20 @@ def test_skips_are_recorded_with_reasons_and_counts_add_up(world, ses):
     store.put_suppressions(
         [{"email_hash": email_hash("bounced@example.net"), "reason": "bounce", "created_at": "x"}]
     )
-    store.update_preferences("unsub_all", unsubscribed_all=True, topics_off_add=frozenset(),
-                             topics_off_remove=frozenset(), updated_at="x")  # fmt: skip
-    store.update_preferences("unsub_topic", unsubscribed_all=None, topics_off_add=frozenset({"product-updates"}),
-                             topics_off_remove=frozenset(), updated_at="x")  # fmt: skip
+    store.update_preferences(
+        "unsub_all",
+        unsubscribed_all=True,
+        topics_off_add=frozenset(),
+        topics_off_remove=frozenset(),
+        updated_at="x",
+    )
+    store.update_preferences(
+        "unsub_topic",
+        unsubscribed_all=None,
+        topics_off_add=frozenset({"product-updates"}),
+        topics_off_remove=frozenset(),
+        updated_at="x",
+    )
     recipients = ["ok", "noaddr", "bad", "suppressed", "unsub_all", "unsub_topic", "missing_profile"]
     deliver(world, chunk_body(recipients), ses)
 
@@ -223,8 +235,10 @@ def test_quiet_hours_defer_to_their_end_in_the_recipients_timezone_then_the_sett
 
     sqs = boto3.client("sqs")
     url = world.aws.url("EmailQueue")
-    for hours, expected in ((1, ["b@example.net", "n@example.net"]),
-                            (12, ["b@example.net", "n@example.net", "t@example.net"])):  # fmt: skip
+    for hours, expected in (
+        (1, ["b@example.net", "n@example.net"]),
+        (12, ["b@example.net", "n@example.net", "t@example.net"]),
+    ):
         later = NOW + timedelta(hours=hours, minutes=1)
         settle_due(later)
         for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
