@@ -237,16 +237,17 @@ def _window_sum(days: dict[int, int] | None, start: int) -> int:
     if not days:
         return 0
     total = 0
-    for day, count in days.items():
+    for day in days:
         if day >= start:
-            total += count
+            total += days[day]
     return total
 
 
 def _at_least_test(source: str, key: str, slot: int, least: int) -> Predicate:
     """At least N in the window", stopping as soon as N is reached (the common case).
 
-    The loop is written out per source so the hot path pays one call per node, not two.
+    The loop is written out per source so the hot path pays one call per node, not two; it walks
+    keys and reads counts only inside the window (most buckets of an active user are older).
     """
     if least <= 0:
         return lambda profile, bounds: True
@@ -255,9 +256,9 @@ def _at_least_test(source: str, key: str, slot: int, least: int) -> Predicate:
         days = profile.daily.get(key)
         if days:
             start, total = bounds[slot], 0
-            for day, count in days.items():
+            for day in days:
                 if day >= start:
-                    total += count
+                    total += days[day]
                     if total >= least:
                         return True
         return False
@@ -266,9 +267,9 @@ def _at_least_test(source: str, key: str, slot: int, least: int) -> Predicate:
         days = profile.counters.get(key)
         if days:
             start, total = bounds[slot], 0
-            for day, count in days.items():
+            for day in days:
                 if day >= start:
-                    total += count
+                    total += days[day]
                     if total >= least:
                         return True
         return False
