@@ -44,7 +44,7 @@ def main() -> int:
 
     import boto3
 
-    from local import control, gateway, outbox, pollers, provision, runtime, template
+    from local import control, gateway, outbox, pollers, provision, runtime, ses_events, template
 
     session = boto3.Session()
     cache: dict[str, object] = {}
@@ -56,6 +56,7 @@ def main() -> int:
 
     spec = template.load_template()
     resources = provision.provision(spec, client, api_url=api_url)
+    ses_events.install(spec, resources, client)  # moto emits no SES configuration-set events
     environments = template.all_function_environments(spec, resources)
     functions = runtime.load_functions(template.functions(spec), environments)
     os.environ.update(template.union_environment(environments))
