@@ -184,3 +184,15 @@ def test_counts_always_add_up(aws, segments, deltas):
     done = counts.sent + counts.skipped_total + counts.failed + counts.in_doubt
     assert counts.planned == done + counts.pending == 2
     assert counts.pending == 1
+
+
+def test_sample_events_run_through_the_publish_handler(aws, lambda_context):
+    from pathlib import Path
+
+    from functions.publish import app
+
+    events = Path(__file__).parents[3] / "events"
+    started = app.lambda_handler(json.loads((events / "publish_schedule.json").read_text()), lambda_context)
+    assert started == {"started": False}  # no such announcement here: logged and dropped
+    page = app.lambda_handler(json.loads((events / "publish_page_sqs.json").read_text()), lambda_context)
+    assert page == {"batchItemFailures": []}

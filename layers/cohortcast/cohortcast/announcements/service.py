@@ -229,7 +229,7 @@ def dry_run(request: AnnouncementRequest, now: datetime) -> DryRun:
     else:
         complete = True
     total = sum(by_segment.values())
-    channels = _channel_estimates(sample, request.channels, request.topic)
+    channels = _channel_estimates(sample, request.channels)
     sampled = len(sample) < total
     if sampled:
         scale = total / len(sample)
@@ -257,14 +257,13 @@ def dry_run(request: AnnouncementRequest, now: datetime) -> DryRun:
     )
 
 
-def _channel_estimates(
-    user_ids: list[str], channels: list[str], topic: str | None
-) -> dict[str, ChannelEstimate]:
+def _channel_estimates(user_ids: list[str], channels: list[str]) -> dict[str, ChannelEstimate]:
     from cohortcast.storage import keys
     from cohortcast.storage import profiles as profile_store
 
+    # Skips for unsubscribed/suppressed users are left to the deliverer's policy for now: the
+    # dry run reports what profiles alone tell (no address for the channel).
     profiles = profile_store.get_many(keys.profile_pk(user_id=u) for u in user_ids)
-    opted_out = _opted_out(user_ids, topic)
     estimates = {}
     for channel in channels:
         reachable, skipped = 0, Counter()
@@ -273,22 +272,10 @@ def _channel_estimates(
             traits = record.traits if record else {}
             if not any(isinstance(traits.get(t), str) and traits.get(t) for t in CHANNEL_TRAITS[channel]):
                 skipped["no_address"] += 1
-            elif user_id in opted_out:
-                skipped["unsubscribed"] += 1
             else:
                 reachable += 1
         estimates[channel] = ChannelEstimate(reachable=reachable, skipped=dict(skipped))
     return estimates
-
-
-def _opted_out(user_ids: list[str], topic: str | None) -> set[str]:
-    """Users who unsubscribed from everything or from `topic`, via the deliverer's preferences."""
-    try:
-        from cohortcast.delivery import preferences
-    except ImportError:  # the delivery side owns preferences; without it nobody has opted out
-        return set()
-    opted_out = getattr(preferences, "opted_out", None)
-    return set(opted_out(user_ids, topic)) if callable(opted_out) else set()
 
 
 # -- cancelling --------------------------------------------------------------------------------
