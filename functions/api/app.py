@@ -5,6 +5,7 @@ import json
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from cohortcast.announcements.routes import router as announcements_router
 from cohortcast.http.app import API_TITLE, API_VERSION, build_resolver
 from cohortcast.ingest.routes import add_request_bodies
