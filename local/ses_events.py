@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ import boto3
 from local.template import ACCOUNT_ID, Resources, resources_of
 
 log = logging.getLogger("local.ses_events")
+EVENT_DELAY_S = 0.5
 
 DESTINATION_TYPES = (
     "AWS::SES::ConfigurationSetEventDestination",
@@ -59,16 +61,25 @@ def install(template: dict[str, Any], resources: Resources, client: Callable[[st
         arns = topics.get(request.get("ConfigurationSetName") or "")
         if not message_id or not arns or getattr(http_response, "status_code", 200) >= 300:
             return
-        for kind in ("Send", "Delivery"):
-            body = json.dumps(_event(kind, message_id, request))
-            for arn in arns:
-                try:
-                    client("sns").publish(TopicArn=arn, Message=body)
-                except Exception:  # the emulation must never fail a send
-                    log.exception("could not publish the local SES %s event", kind)
+        bodies = [json.dumps(_event(kind, message_id, request)) for kind in ("Send", "Delivery")]
+        # Later, as SES does: events published while the sender is still writing its outcome would make
+        # moto cancel that transaction, and moto rolls a cancelled transaction back by restoring a copy of
+        # the whole table, which erases writes other threads made meanwhile (AWS has no such effect).
+        timer = threading.Timer(EVENT_DELAY_S, _publish, (client, arns, bodies))
+        timer.daemon = True
+        timer.start()
 
     events.register("provide-client-params.sesv2.SendEmail", remember)
     events.register("after-call.sesv2.SendEmail", publish)
+
+
+def _publish(client: Callable[[str], Any], arns: list[str], bodies: list[str]) -> None:
+    for body in bodies:
+        for arn in arns:
+            try:
+                client("sns").publish(TopicArn=arn, Message=body)
+            except Exception:  # the emulation must never break the stack
+                log.exception("could not publish a local SES event")
 
 
 def _event(kind: str, message_id: str, request: dict[str, Any]) -> dict[str, Any]:
