@@ -95,7 +95,7 @@ def test_fifty_users_to_a_segment_to_the_outbox_and_one_click_unsubscribe(stack)
     assert counts["skipped"]["unsubscribed"] == 1 and counts["sent"] == 19
 
 
-def _settle(stack) -> None:  # noqa
+def _settle(stack) -> None:
     stack.drain(timeout=60)
     stack.drain(timeout=60)
 

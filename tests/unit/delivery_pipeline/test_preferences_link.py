@@ -129,3 +129,19 @@ def test_a_tampered_token_is_a_400_page_and_changes_nothing(world, link, lambda_
         assert "invalid or tampered" in response["body"]
     assert store.get_item(store.preferences_key("u0")).get("unsubscribed_all") is not True
     assert ANNOUNCEMENT_ID  # the link was for this announcement's topic
+
+
+def test_erasing_a_user_deletes_their_deliveries_and_keeps_only_a_hash_if_they_opted_out(
+    world, link, lambda_context
+):
+    from cohortcast.delivery.email import email_hash
+    from cohortcast.profiles.service import erase_user
+    from cohortcast.storage import delivery as store
+
+    call("POST", link, lambda_context, body="offered=product-updates&unsubscribe_all=1")
+    erasure = erase_user("u0")
+    assert erasure.deliveries == 2  # the delivery record and the preferences item
+    assert store.user_items("u0") == []
+    assert store.is_suppressed(email_hash("u0@example.net"))
+    erase_user("u1")  # did not opt out: nothing of them is kept
+    assert not store.is_suppressed(email_hash("u1@example.net"))

@@ -88,5 +88,10 @@ def delete_user(userId: UserId) -> ErasureReport:
     erasure = service.erase_user(userId)
     return ErasureReport(
         user_id=erasure.user_id,
-        erased={"profiles": erasure.profiles, "events": erasure.events, "aliases": erasure.aliases},
+        erased={
+            "profiles": erasure.profiles,
+            "events": erasure.events,
+            "aliases": erasure.aliases,
+            "deliveries": erasure.deliveries,
+        },
     )

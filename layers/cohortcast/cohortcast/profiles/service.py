@@ -42,6 +42,7 @@ class Erasure:
     profiles: int
     events: int
     aliases: int
+    deliveries: int = 0
 
 
 def erase_user(user_id: str) -> Erasure:
@@ -56,5 +57,9 @@ def erase_user(user_id: str) -> Erasure:
 
     for pk in (record.pk, *merged):
         erase_memberships(pk, utcnow())
+    from cohortcast.delivery.preferences import erase_deliveries
+
+    # Delivery records and preferences; the address stays on the suppression list (hashed) if they opted out.
+    deliveries = erase_deliveries(user_id, record.traits, now=utcnow())
     profile_store.delete(record.pk)
-    return Erasure(user_id=user_id, profiles=1, events=events, aliases=len(merged))
+    return Erasure(user_id=user_id, profiles=1, events=events, aliases=len(merged), deliveries=deliveries)
