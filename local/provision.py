@@ -6,6 +6,7 @@ because the local stack runs the handlers itself and moto does not enforce IAM.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -121,7 +122,8 @@ def provision(
     api_url: str = "http://127.0.0.1:3000",
 ) -> Resources:
     """Create every supported resource of `template` and return what each logical id resolved to."""
-    client = aws.client if isinstance(aws, boto3.Session) else aws
+    # One client per service: building a botocore client costs more than most create calls.
+    client = functools.cache(aws.client if isinstance(aws, boto3.Session) else aws)
     resources = plan(template, parameters, api_url)
     creators: dict[str, Callable[[ClientFactory, str, dict[str, Any], Resources], None]] = {
         "AWS::DynamoDB::Table": _table,
@@ -138,9 +140,14 @@ def provision(
         "AWS::SES::EmailIdentity": _email_identity,
         "AWS::Scheduler::ScheduleGroup": _schedule_group,
     }
-    # Subscriptions need their queues and topics to exist; everything else is order-free.
+    # Dead-letter queues before the queues that redrive to them; subscriptions after their
+    # queues and topics; everything else is order-free.
     ordered = sorted(
-        resources_of(template).items(), key=lambda item: item[1].get("Type") == "AWS::SNS::Subscription"
+        resources_of(template).items(),
+        key=lambda item: (
+            item[1].get("Type") == "AWS::SNS::Subscription",
+            "RedrivePolicy" in (item[1].get("Properties") or {}),
+        ),
     )
     for logical_id, resource in ordered:
         kind = resource.get("Type", "")
