@@ -47,6 +47,9 @@ sam-validate: $(VENV)/.installed
 build: $(VENV)/.installed ## sam build (python3.13 runtime)
 	$(SAM_ENV) $(VENV)/bin/sam build --template template.yaml
 
+demo: $(VENV)/.installed ## demo users, segments and an announcement on the running `make run` stack
+	$(PY) -m local.demo
+
 bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) -m bench

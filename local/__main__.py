@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -62,6 +63,7 @@ def main() -> int:
     os.environ.update(template.union_environment(environments))
 
     write_key, admin_key = _create_keys()
+    _write_connection_file(data_dir, api_url, write_key, admin_key)
 
     workers = pollers.build_pollers(functions, resources, client)
     one_time = pollers.OneTimeSchedules(functions, client)
@@ -115,6 +117,14 @@ def _create_keys() -> tuple[str, str]:
     create_key("write", "local write key", now, plaintext=write)
     create_key("admin", "local admin key", now, plaintext=admin)
     return write, admin
+
+
+def _write_connection_file(data_dir: Path, api_url: str, write_key: str, admin_key: str) -> None:
+    """Where `make demo` and scripts find the running stack (local, throwaway keys only)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / "stack.json"
+    target.write_text(json.dumps({"api_url": api_url, "write_key": write_key, "admin_key": admin_key}))
+    target.chmod(0o600)
 
 
 if __name__ == "__main__":
