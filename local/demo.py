@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 USERS = 60
-FEATURES = ["feature.export", "feature.share", "feature.filter", "feature.alerts", "feature.api", "feature.sso"]
+FEATURES = [f"feature.{name}" for name in ("export", "share", "filter", "alerts", "api", "sso")]
 SEGMENTS = [("power_users", {}), ("at_risk", {}), ("engaged_reporters", {})]
 
 
@@ -38,7 +38,7 @@ def _history(rng: random.Random, user: str, kind: str, now: datetime) -> list[di
         if rng.random() > active:
             continue
         day = now - timedelta(days=days_ago, hours=rng.randint(0, 8))
-        names = ["login"] + rng.sample(FEATURES, 5 if kind == "power" else 1)
+        names = ["login", *rng.sample(FEATURES, 5 if kind == "power" else 1)]
         if rng.random() < 0.5:
             names.append("report_viewed")
         for offset, name in enumerate(names):
@@ -59,7 +59,8 @@ def main() -> int:
     print(f"ingesting {USERS} users with 30 days of history ...")
     for i in range(USERS):
         user, kind = f"demo-{i:02d}", ("power", "casual", "lapsed")[i % 3]
-        traits = {"email": f"{user}@example.com", "first_name": f"User {i}", "plan": rng.choice(["pro", "free"])}
+        plan = rng.choice(["pro", "free"])
+        traits = {"email": f"{user}@example.com", "first_name": f"User {i}", "plan": plan}
         first = (now - timedelta(days=45)).isoformat()
         batch = [{"type": "identify", "userId": user, "traits": traits, "timestamp": first}]
         batch += _history(rng, user, kind, now)
@@ -80,8 +81,9 @@ def main() -> int:
         "/v1/announcements",
         json={
             "title": "Exports just got 3× faster",
-            "body": "Hi {{ user.first_name | default('there') }},\n\nAs one of our **power users**, you get the "
-            "new export engine first. [Try it](https://example.com/exports).",
+            "body": "Hi {{ user.first_name | default('there') }},\n\n"
+            "As one of our **power users**, you get the new export engine first. "
+            "[Try it](https://example.com/exports).",
             "audience": {"segments": [segment_ids["power_users"]]},
             "channels": ["email"],
             "topic": "product-updates",

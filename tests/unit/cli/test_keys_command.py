@@ -6,7 +6,8 @@ from cohortcast_cli.main import main
 
 
 def test_keys_create_prints_a_key_that_verifies_and_stores_only_its_hash(aws, capsys):
-    assert main(["keys", "create", "--scope", "admin", "--name", "ops", "--table", aws.name("DataTable")]) == 0
+    table = aws.name("DataTable")
+    assert main(["keys", "create", "--scope", "admin", "--name", "ops", "--table", table]) == 0
     plaintext = capsys.readouterr().out.strip().splitlines()[-1]
 
     record = verify_key(plaintext)
