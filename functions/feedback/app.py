@@ -26,13 +26,11 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    from cohortcast.storage.announcements import add_counts
-
     _parsed.clear()
     with processor(records=event["Records"], handler=record_handler, lambda_context=context):
         processor.process()
     response = processor.response()
-    outcome = apply_events(_parsed.values(), now=utcnow(), add_counts=add_counts)
+    outcome = apply_events(_parsed.values(), now=utcnow())
     # Lost a race with another writer of the same record: redeliver just those events.
     retry = [message_id for message_id, parsed in _parsed.items() if parsed.key in outcome.retry]
     response["batchItemFailures"] += [{"itemIdentifier": message_id} for message_id in retry]

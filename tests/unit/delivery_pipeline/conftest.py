@@ -1,14 +1,14 @@
 """Fixtures for the delivery pipeline: moto (template resources), a fixed clock, stand-in ports.
 
-The announcement, workspace settings and counters are stand-ins with the publish side's
-contract (`get_announcement`, `get_workspace_settings`, `add_counts`), so these tests pin the
-delivery side's behaviour on their own.
+The announcement and workspace settings are stand-ins with the publish side's contract
+(`get_announcement`, `get_workspace_settings`), so these tests pin the delivery side's
+behaviour on their own; the counters are the real DynamoDB items, written with the ledger.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,17 +52,33 @@ class StandInAnnouncement:
 
 @dataclass
 class Counters:
-    total: dict[str, int] = field(default_factory=dict)
-    by_segment: dict[str, dict[str, int]] = field(default_factory=dict)
-    calls: int = 0
+    """The counters as stored (written in the ledger's own transactions), summed over the
+    world's announcements."""
 
-    def add(self, announcement_id: str, segment_id: str | None, deltas: dict[str, int]) -> None:
-        self.calls += 1
-        for name, delta in deltas.items():
-            self.total[name] = self.total.get(name, 0) + delta
-            if segment_id is not None:
-                bucket = self.by_segment.setdefault(segment_id, {})
-                bucket[name] = bucket.get(name, 0) + delta
+    announcement_ids: Any = None  # a callable: the ids to sum over
+
+    def _all(self) -> list[tuple[dict[str, int], dict[str, dict[str, int]]]]:
+        from cohortcast.storage.announcements import get_counts
+
+        return [get_counts(announcement_id) for announcement_id in self.announcement_ids()]
+
+    @property
+    def total(self) -> dict[str, int]:
+        summed: dict[str, int] = {}
+        for total, _ in self._all():
+            for name, value in total.items():
+                summed[name] = summed.get(name, 0) + value
+        return summed
+
+    @property
+    def by_segment(self) -> dict[str, dict[str, int]]:
+        summed: dict[str, dict[str, int]] = {}
+        for _, by_segment in self._all():
+            for segment_id, counters in by_segment.items():
+                bucket = summed.setdefault(segment_id, {})
+                for name, value in counters.items():
+                    bucket[name] = bucket.get(name, 0) + value
+        return summed
 
     def get(self, name: str) -> int:
         return self.total.get(name, 0)
@@ -91,7 +107,6 @@ class World:
         return Ports(
             settings=lambda: self.settings,
             announcement=lambda announcement_id: self.announcements[announcement_id],
-            add_counts=self.counters.add,
         )
 
     def add_users(self, users: dict[str, dict[str, Any]]) -> None:
@@ -149,11 +164,12 @@ def world(aws) -> World:
 
     settings.reset()
     chunk._announcements.clear()
+    announcements = {ANNOUNCEMENT_ID: StandInAnnouncement()}
     return World(
         aws=aws,
         settings=StandInSettings(),
-        announcements={ANNOUNCEMENT_ID: StandInAnnouncement()},
-        counters=Counters(),
+        announcements=announcements,
+        counters=Counters(lambda: list(announcements)),
     )
 
 

@@ -71,9 +71,7 @@ def test_a_crash_after_the_send_leaves_the_record_in_doubt_and_a_redelivery_does
 
 def test_the_send_event_settles_a_record_in_doubt_as_sent_without_a_resend(world, ses):
     crashing = crash_once(world, ses)
-    apply_events(
-        [send_event(crashing.requests[0], crashing.message_ids[0])], now=NOW, add_counts=world.counters.add
-    )
+    apply_events([send_event(crashing.requests[0], crashing.message_ids[0])], now=NOW)
 
     record = store.get_item(store.record_key("u0", ANNOUNCEMENT_ID, "email"))
     assert record["state"] == "sent" and "due_at" not in record

@@ -66,8 +66,8 @@ def test_delivery_open_and_click_are_counted_once_even_when_replayed(world, ses)
         notification(request, message_id, kind) for kind in ("Send", "Delivery", "Open", "Open", "Click")
     ]
     events = [parse_body(body) for body in bodies]
-    apply_events(events, now=NOW, add_counts=world.counters.add)
-    apply_events(events, now=NOW, add_counts=world.counters.add)  # the whole batch again
+    apply_events(events, now=NOW)
+    apply_events(events, now=NOW)  # the whole batch again
 
     assert world.counters.total == {"in_doubt": 0, "sent": 1, "delivered": 1, "opened": 1, "clicked": 1}
     assert world.counters.by_segment[SEGMENT]["opened"] == 1
@@ -81,7 +81,6 @@ def test_a_permanent_bounce_suppresses_the_address_and_the_next_announcement_ski
     apply_events(
         [parse_body(notification(request, message_id, "Bounce", **bounce("u0@example.net")))],
         now=NOW,
-        add_counts=world.counters.add,
     )
     assert world.counters.get("bounced") == 1
 
@@ -97,7 +96,6 @@ def test_a_transient_bounce_neither_suppresses_nor_counts(world, ses):
     result = apply_events(
         [parse_body(notification(request, message_id, "Bounce", **bounce("u0@example.net", "Transient")))],
         now=NOW,
-        add_counts=world.counters.add,
     )
     assert result.suppressed == 0
     assert world.counters.get("bounced") == 0
@@ -110,7 +108,6 @@ def test_a_complaint_suppresses_and_counts(world, ses):
     apply_events(
         [parse_body(notification(request, message_id, "Complaint", **complaint))],
         now=NOW,
-        add_counts=world.counters.add,
     )
     assert world.counters.get("complained") == 1
     from cohortcast.delivery.email import email_hash
@@ -125,7 +122,6 @@ def test_the_feedback_function_reports_a_malformed_event_as_a_batch_item_failure
 
     world.add_users(users(1))
     ((request, message_id),) = send_to(world, ses, ["u0"])
-    monkeypatch.setattr("cohortcast.storage.announcements.add_counts", world.counters.add)
     raw_event = json.loads(json.loads(notification(request, message_id, "Delivery"))["Message"])
     records = [
         {

@@ -1,8 +1,8 @@
 """One fan-out chunk (≤50 recipients of one announcement on one channel), end to end.
 
     read announcement (cached) → profiles (BatchGet) → preferences + suppression (BatchGet)
-    → decide per recipient → claims and skips (one transaction) → counters
-    → send (channel) → outcomes (one transaction) → counters
+    → decide per recipient → claims and skips, with their counter deltas (transactions)
+    → send (channel) → outcomes, with their counter deltas (one transaction)
 
 The channel (`email.EmailChannel`, `sns.SnsChannel`) only finds the address and sends.
 A chunk with `resume: true` comes from the settle job: its recipients already have records
@@ -79,17 +79,13 @@ class Ports:
 
     settings: Callable[[], Any]
     announcement: Callable[[str], AnnouncementLike]
-    add_counts: Callable[[str, str | None, dict[str, int]], None]
 
 
 def default_ports() -> Ports:
     from cohortcast.announcements.service import get_announcement
-    from cohortcast.storage.announcements import add_counts
     from cohortcast.workspace import get_workspace_settings
 
-    return Ports(
-        settings=get_workspace_settings, announcement=_cached(get_announcement), add_counts=add_counts
-    )
+    return Ports(settings=get_workspace_settings, announcement=_cached(get_announcement))
 
 
 ANNOUNCEMENT_CACHE_SECONDS = 30.0  # a cancellation is seen within this long
@@ -250,7 +246,7 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
             changes.append(Change(prior, claim, sends=touch, payload=target))
 
     applied = ledger.apply(changes, expires_at=expires_at)
-    _count(applied, ports, result)
+    _count(applied, result)
 
     claims = [c for c in applied if c.new is not None and c.new.state == CLAIMED and c.payload is not None]
     if not claims:
@@ -273,7 +269,7 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
             else:  # resumed by the settle job: back to what it was, due now for its next run
                 outcomes.append(Change(claim, replace(change.previous, due_at=isoformat(now))))
         # UNKNOWN: the request may have reached SES; stays claimed (in doubt) for the Send event
-    _count(ledger.apply(outcomes, expires_at=expires_at), ports, result)
+    _count(ledger.apply(outcomes, expires_at=expires_at), result)
     return result
 
 
@@ -289,9 +285,9 @@ def _due_records(chunk: Chunk, recipients: list[ChunkRecipient], now: datetime) 
     return due
 
 
-def _count(applied: list[Change], ports: Ports, result: ChunkResult) -> None:
-    for (announcement_id, segment_id), deltas in ledger.sum_deltas(applied).items():
-        ports.add_counts(announcement_id, segment_id, deltas)
+def _count(applied: list[Change], result: ChunkResult) -> None:
+    """What was counted (with the ledger writes themselves) goes into the result for metrics."""
+    for deltas in ledger.sum_deltas(applied).values():
         result.add(deltas)
 
 

@@ -143,12 +143,16 @@ class Change:
 
 
 def apply(changes: list[Change], *, expires_at: int) -> list[Change]:
-    """Write the changes whose expectations hold; return those applied, with their deltas."""
-    writes = [store.LedgerWrite(items=_items(change, expires_at), tag=change) for change in changes]
-    applied = [write.tag for write in store.write_all(writes)]
-    for change in applied:
+    """Write the changes whose expectations hold, each with the counter deltas it implies in the
+    same transaction; return those applied (their `deltas` are what was counted)."""
+    writes = []
+    for change in changes:
         change.deltas = deltas(change.previous, change.new)
-    return applied
+        reference = change.new or change.previous
+        assert reference is not None
+        counts = {(reference.announcement_id, reference.segment_id): change.deltas} if change.deltas else {}
+        writes.append(store.LedgerWrite(items=_items(change, expires_at), tag=change, counts=counts))
+    return [write.tag for write in store.write_all(writes)]
 
 
 def _expectation(previous: Delivery | None) -> tuple[str, dict[str, str], dict[str, Any]]:

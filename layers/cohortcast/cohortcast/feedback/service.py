@@ -2,11 +2,12 @@
 
 Idempotent: each engagement is a flag in the record's `events` set written with
 `NOT contains(events, flag)`, and settling is conditional on the record still being claimed,
-so a replayed event changes nothing and counts nothing. Several events for the same message
+so a replayed event changes nothing and counts nothing. The counter deltas of an update are
+in the same transaction as the update. Several events for the same message
 in one batch (Send + Delivery, typically) become one update of its record.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,6 @@ from cohortcast.delivery import ledger
 from cohortcast.delivery.email import email_hash
 from cohortcast.feedback.events import EVIDENCE_OF_SENDING, LedgerKey, SesEvent
 from cohortcast.storage import delivery as store
-
-AddCounts = Callable[[str, str | None, dict[str, int]], None]
 
 
 @dataclass(slots=True)
@@ -31,7 +30,7 @@ class FeedbackResult:
     )  # lost a race: the events of these keys are redelivered
 
 
-def apply_events(events: Iterable[SesEvent], *, now: datetime, add_counts: AddCounts) -> FeedbackResult:
+def apply_events(events: Iterable[SesEvent], *, now: datetime) -> FeedbackResult:
     events = list(events)
     result = FeedbackResult()
     suppressions = {
@@ -66,18 +65,12 @@ def apply_events(events: Iterable[SesEvent], *, now: datetime, add_counts: AddCo
         else:
             writes.append(write)
 
-    applied = store.write_all(writes)
+    applied = store.write_all(writes)  # each update commits with its counter deltas
     applied_keys = {w.tag[0] for w in applied}
     result.retry = {w.tag[0] for w in writes} - applied_keys
-    totals: dict[tuple[str, str | None], dict[str, int]] = {}
     for write in applied:
-        _key, record, deltas = write.tag
-        bucket = totals.setdefault((record.announcement_id, record.segment_id), {})
-        for name, delta in deltas.items():
-            bucket[name] = bucket.get(name, 0) + delta
+        for name, delta in write.tag[2].items():
             result.counts[name] = result.counts.get(name, 0) + delta
-    for (announcement_id, segment_id), deltas in totals.items():
-        add_counts(announcement_id, segment_id, deltas)
     result.updated = len(applied)
     return result
 
@@ -122,7 +115,8 @@ def _update_for(
         names=names,
         values=values,
     )
-    return store.LedgerWrite(items=[operation], tag=(key, record, deltas))
+    counts = {(record.announcement_id, record.segment_id): deltas}
+    return store.LedgerWrite(items=[operation], tag=(key, record, deltas), counts=counts)
 
 
 def _pair(key: dict[str, str]) -> tuple[str, str]:

@@ -6,7 +6,7 @@ Layout and reasons: docs/data-model.md ("Announcements and delivery").
 import base64
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,6 +166,38 @@ def add_counts(announcement_id: str, segment_id: str | None, deltas: Mapping[str
         _table().update_item(**updates[0])
         return
     _transact([{"Update": _low_level(update)} for update in updates])
+
+
+CountKey = tuple[str, str | None]  # (announcement id, segment id or None)
+
+
+def counter_item_count(count_keys: Iterable[CountKey]) -> int:
+    """How many transaction items `counter_items` needs for these keys (a total per announcement
+    plus one per segment): callers size their transactions with it."""
+    unique = set(count_keys)
+    return len({a for a, _ in unique}) + sum(1 for _, s in unique if s is not None)
+
+
+def counter_items(counts: Mapping[CountKey, Mapping[str, int]]) -> list[dict[str, Any]]:
+    """`TransactWriteItems` updates that ADD `counts` to each segment's and each announcement's
+    total counters, for the resource's client (plain values), so a ledger change and the counts
+    it implies commit together. Deltas are summed per item; zero entries are left out."""
+    per_item: dict[tuple[str, str], dict[str, int]] = {}
+    for (announcement_id, segment_id), deltas in counts.items():
+        targets = [keys.COUNTS_TOTAL_SK]
+        if segment_id is not None:
+            targets.append(keys.counts_segment_sk(segment_id))
+        for sk in targets:
+            bucket = per_item.setdefault((announcement_id, sk), {})
+            for name, delta in deltas.items():
+                bucket[name] = bucket.get(name, 0) + int(delta)
+    items = []
+    for (announcement_id, sk), deltas in per_item.items():
+        deltas = {name: delta for name, delta in deltas.items() if delta}
+        if deltas:
+            update = _counter_update(announcement_id, sk, deltas)
+            items.append({"Update": {"TableName": get_settings().data_table, **update}})
+    return items
 
 
 def get_counts(announcement_id: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:

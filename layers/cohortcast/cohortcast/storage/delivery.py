@@ -10,6 +10,8 @@ ones whose condition failed (a duplicate, a replay, a race already won by someon
 reports which were applied, so callers count exactly what changed.
 """
 
+import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +21,13 @@ from botocore.exceptions import ClientError
 
 from cohortcast.config import get_settings
 from cohortcast.storage import aws, keys
+from cohortcast.storage.announcements import counter_item_count, counter_items
 
 _TRANSACTION_ITEMS = 100
+_TRANSACTION_ATTEMPTS = 5
+_RETRYABLE = frozenset(
+    {"TransactionCanceledException", "TransactionConflictException", "ProvisionedThroughputExceededException"}
+)
 _BATCH_GET_KEYS = 100
 _CONDITION_FAILED = "ConditionalCheckFailed"
 # Frequency-cap bookkeeping lives in top-level attributes `send:<announcement id>` = ISO time, so
@@ -140,10 +147,15 @@ def due_items(due_pk: str, until: str, limit: int) -> list[dict[str, Any]]:
 @dataclass(slots=True)
 class LedgerWrite:
     """One or two transaction items (a ledger record and optionally the preferences item)
-    that must be applied together; `tag` is whatever the caller needs back when applied."""
+    that must be applied together; `tag` is whatever the caller needs back when applied.
+
+    `counts` are the announcement counter deltas the write implies, {(announcement id,
+    segment id or None): deltas}: they are committed in the same transaction as the items,
+    so a crash can never apply one without the other."""
 
     items: list[dict[str, Any]]
     tag: Any = None
+    counts: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
 
 
 def put(
@@ -190,55 +202,69 @@ def _with_expression_args(
     return op
 
 
-def write_all(writes: Iterable[LedgerWrite]) -> list[LedgerWrite]:
-    """Apply each write whose conditions hold; return those applied (in order).
+def write_all(writes: Iterable[LedgerWrite], *, sleep: Any = None) -> list[LedgerWrite]:
+    """Apply each write whose conditions hold, with its counter deltas; return those applied.
 
-    Writes are packed into transactions of ≤100 items. When a transaction is cancelled,
-    the writes named by its cancellation reasons as `ConditionalCheckFailed` are dropped
-    and the rest retried; without usable reasons each write is tried on its own.
+    Writes are packed into transactions of ≤100 items *including* the counter updates of the
+    group (one per announcement total and per segment, deltas summed). When a transaction is
+    cancelled, the writes named by its cancellation reasons as `ConditionalCheckFailed` are
+    dropped and the rest retried with their counters recomputed. A conflict or throttling is
+    retried with backoff; if it persists the error is raised (nothing of that group applied),
+    so the caller's message is redelivered rather than a write silently lost.
     """
     applied: list[LedgerWrite] = []
     for group in _groups(list(writes)):
-        applied.extend(_write_group(group))
+        applied.extend(_write_group(group, sleep or time.sleep))
     return applied
+
+
+def _counter_keys(writes: Iterable[LedgerWrite]) -> set[tuple[str, str | None]]:
+    return {key for write in writes for key, deltas in write.counts.items() if any(deltas.values())}
 
 
 def _groups(writes: list[LedgerWrite]) -> list[list[LedgerWrite]]:
     groups: list[list[LedgerWrite]] = []
     current: list[LedgerWrite] = []
     size = 0
+    count_keys: set[tuple[str, str | None]] = set()
     for write in writes:
-        if current and size + len(write.items) > _TRANSACTION_ITEMS:
+        keys_after = count_keys | _counter_keys([write])
+        if current and size + len(write.items) + counter_item_count(keys_after) > _TRANSACTION_ITEMS:
             groups.append(current)
-            current, size = [], 0
+            current, size, keys_after = [], 0, _counter_keys([write])
         current.append(write)
         size += len(write.items)
+        count_keys = keys_after
     if current:
         groups.append(current)
     return groups
 
 
-def _write_group(group: list[LedgerWrite]) -> list[LedgerWrite]:
+def _write_group(group: list[LedgerWrite], sleep: Any) -> list[LedgerWrite]:
     remaining = list(group)
-    for _ in range(3):
+    for attempt in range(_TRANSACTION_ATTEMPTS):
         if not remaining:
             return []
         try:
             _transact(remaining)
             return remaining
         except ClientError as err:
-            if err.response["Error"]["Code"] != "TransactionCanceledException":
+            if err.response["Error"]["Code"] not in _RETRYABLE:
                 raise
             rejected = _rejected(remaining, err.response.get("CancellationReasons") or [])
-            if rejected is None:
-                break
+            if rejected is None:  # a conflict on a hot counter item, or throttling: back off
+                if attempt + 1 == _TRANSACTION_ATTEMPTS:
+                    raise
+                sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
+                continue
             remaining = [w for i, w in enumerate(remaining) if i not in rejected]
-    return [w for w in remaining if _write_alone(w)]
+    raise RuntimeError("ledger transaction kept failing")  # pragma: no cover - loop returns or raises
 
 
 def _transact(writes: list[LedgerWrite]) -> None:
     items = [item for write in writes for item in write.items]
-    if len(items) == 1 and "Put" in items[0]:
+    counters = counter_items(_summed_counts(writes))
+    if len(items) == 1 and "Put" in items[0] and not counters:
         # One conditional put: cheaper than a transaction (1 WCU instead of 2).
         try:
             _client().put_item(**items[0]["Put"])
@@ -253,37 +279,37 @@ def _transact(writes: list[LedgerWrite]) -> None:
                 ) from err
             raise
         return
-    _client().transact_write_items(TransactItems=items)
+    _client().transact_write_items(TransactItems=items + counters)
+
+
+def _summed_counts(writes: Iterable[LedgerWrite]) -> dict[tuple[str, str | None], dict[str, int]]:
+    totals: dict[tuple[str, str | None], dict[str, int]] = {}
+    for write in writes:
+        for key, deltas in write.counts.items():
+            bucket = totals.setdefault(key, {})
+            for name, delta in deltas.items():
+                bucket[name] = bucket.get(name, 0) + delta
+    return totals
 
 
 def _rejected(writes: list[LedgerWrite], reasons: list[dict[str, Any]]) -> set[int] | None:
     """Indexes of writes with a failed condition; None when the reasons don't say (conflicts)."""
-    if len(reasons) != sum(len(w.items) for w in writes):
+    ledger_items = sum(len(w.items) for w in writes)
+    if len(reasons) < ledger_items:
         return None
+    codes = [r.get("Code") or "None" for r in reasons]
+    if any(code != "None" for code in codes[ledger_items:]):
+        return None  # a counter item conflicted or was throttled
     rejected: set[int] = set()
     position = 0
-    codes = [r.get("Code") or "None" for r in reasons]
     for index, write in enumerate(writes):
         mine = codes[position : position + len(write.items)]
         position += len(write.items)
         if any(code == _CONDITION_FAILED for code in mine):
             rejected.add(index)
         elif any(code not in ("None", _CONDITION_FAILED) for code in mine):
-            return None  # a conflict or throttle: let the writes be tried one by one
+            return None  # a conflict or throttle: back off and retry the group
     return rejected if rejected else None
-
-
-def _write_alone(write: LedgerWrite) -> bool:
-    try:
-        _transact([write])
-        return True
-    except ClientError as err:
-        if err.response["Error"]["Code"] in (
-            "TransactionCanceledException",
-            "ConditionalCheckFailedException",
-        ):
-            return False
-        raise
 
 
 # -- plain writes ----------------------------------------------------------------------------
