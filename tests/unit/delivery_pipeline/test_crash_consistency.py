@@ -230,3 +230,34 @@ def test_a_crash_while_applying_ses_events_counts_each_event_once_after_redelive
 
     total = assert_counts_match_the_ledger(planned=50)
     assert total["sent"] == 1 and total["delivered"] == 1 and total["in_doubt"] == 0
+
+
+def test_a_user_planned_twice_by_a_moving_snapshot_is_planned_once_when_delivered(world, ses):
+    """u0 moved from segment A to segment B while the snapshot paged: pages 0 and 1 both
+    planned them. The second chunk finds the first's record and takes its `planned` back, once,
+    however often either chunk is redelivered — and a crash right after doing so changes nothing."""
+    seg_a, seg_b = "seg_A", "seg_B"
+    world.add_users(users(2))
+    counters_store.add_counts(ANNOUNCEMENT_ID, seg_a, {"planned": 2})  # page 0: u0, u1 in A
+    counters_store.add_counts(ANNOUNCEMENT_ID, seg_b, {"planned": 1})  # page 1: u0 again, in B
+    first = chunk_body(["u0", "u1"], segment_id=seg_a, chunk_id=f"{ANNOUNCEMENT_ID}:0:0:email")
+    second = chunk_body(["u0"], segment_id=seg_b, chunk_id=f"{ANNOUNCEMENT_ID}:1:0:email")
+
+    deliver(world, first, ses, NOW)
+    crash = CrashAt("TransactWriteItems", 2)  # 1: the claim, cancelled (the record exists)
+    dynamodb = storage_aws.dynamodb().meta.client
+    crash.attach(dynamodb)
+    try:
+        with pytest.raises(Crash):  # the discount committed, then the invocation died
+            deliver(world, second, ses, NOW)
+    finally:
+        crash.detach(dynamodb)
+    assert counters_store.get_counts(ANNOUNCEMENT_ID)[0]["planned"] == 2
+    for body in (second, first, second):  # redeliveries
+        deliver(world, body, ses, NOW + timedelta(minutes=1))
+
+    total, by_segment = counters_store.get_counts(ANNOUNCEMENT_ID)
+    assert total["planned"] == 2 and total["sent"] == 2  # pending 0, not stuck at 1
+    assert by_segment[seg_a]["planned"] == 2 and by_segment[seg_a]["sent"] == 2
+    assert by_segment[seg_b]["planned"] == 0
+    assert world.sent_to() == ["u0@example.net", "u1@example.net"]

@@ -180,7 +180,12 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
         prefs = store.preferences_from_item(user_id, found.get(_pair(store.preferences_key(user_id))))
         address_hash = hashes[user_id]
         template = Delivery(
-            user_id, announcement.id, chunk.channel, state="", segment_id=recipient.segment_id
+            user_id,
+            announcement.id,
+            chunk.channel,
+            state="",
+            segment_id=recipient.segment_id,
+            chunk_id=chunk.chunk_id,
         )
         if prior is not None:
             template = replace(prior, segment_id=prior.segment_id or recipient.segment_id)
@@ -247,6 +252,12 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
 
     applied = ledger.apply(changes, expires_at=expires_at)
     _count(applied, result)
+    if not chunk.resume:
+        written = {id(change) for change in applied}
+        exists = [c.new for c in changes if c.previous is None and c.new and id(c) not in written]
+        if exists:  # duplicates of this chunk, or users another chunk planned too
+            discounted = ledger.discount_planned_twice(exists, chunk.chunk_id, now=now)
+            result.add({"planned": -len(discounted)} if discounted else {})
 
     claims = [c for c in applied if c.new is not None and c.new.state == CLAIMED and c.payload is not None]
     if not claims:

@@ -41,6 +41,7 @@ class Delivery:
     message_id: str | None = None
     events: frozenset[str] = frozenset()
     updated_at: str = ""
+    chunk_id: str | None = None  # the fan-out chunk that first planned it (kept across resumes)
 
     @property
     def key(self) -> dict[str, str]:
@@ -90,6 +91,7 @@ def from_item(item: dict[str, Any]) -> Delivery:
         message_id=item.get("message_id"),
         events=frozenset(item.get("events") or ()),
         updated_at=item.get("updated_at", ""),
+        chunk_id=item.get("chunk_id"),
     )
 
 
@@ -110,6 +112,7 @@ def to_item(delivery: Delivery, expires_at: int) -> dict[str, Any]:
         "segment_id": delivery.segment_id,
         "reason": delivery.reason,
         "message_id": delivery.message_id,
+        "chunk_id": delivery.chunk_id,
     }
     item.update({k: v for k, v in optional.items() if v})
     if delivery.events:
@@ -196,6 +199,25 @@ def _sends_update(delivery: Delivery, touch: SendsTouch) -> dict[str, Any]:
         values[":topic"] = {touch.topic}
         expression += " ADD topics_seen :topic"
     return store.update(store.preferences_key(delivery.user_id), expression, names=names, values=values)
+
+
+def discount_planned_twice(deliveries: list[Delivery], chunk_id: str, *, now: datetime) -> list[Delivery]:
+    """Users this chunk found already in the ledger from *another* chunk were planned twice (a
+    snapshot taken while they moved between targeted segments): take the extra `planned` back,
+    for the segment this chunk planned them in, in the same transaction that marks the record
+    with this chunk id, so a redelivered chunk takes nothing back twice. Returns those counted."""
+    writes = []
+    for delivery in deliveries:
+        update = store.update(
+            delivery.key,
+            "SET updated_at = :now ADD planned_twice_by :chunk",
+            condition="attribute_exists(pk) AND chunk_id <> :chunk_id "
+            "AND NOT contains(planned_twice_by, :chunk_id)",
+            values={":now": isoformat(now), ":chunk": {chunk_id}, ":chunk_id": chunk_id},
+        )
+        counts = {(delivery.announcement_id, delivery.segment_id): {"planned": -1}}
+        writes.append(store.LedgerWrite(items=[update], tag=delivery, counts=counts))
+    return [write.tag for write in store.write_all(writes)]
 
 
 def claimed(previous: Delivery | None, template: Delivery, *, now: datetime, settle: timedelta) -> Delivery:
