@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cohortcast.announcements.routes import router as announcements_router
-from cohortcast.http.app import API_TITLE, API_VERSION, build_resolver
+from cohortcast.http.app import API_TITLE, API_VERSION, MAX_MANAGEMENT_BODY_BYTES, build_resolver
 from cohortcast.ingest.routes import add_request_bodies
 from cohortcast.ingest.routes import router as ingest_router
 from cohortcast.observability import logger, metrics, tracer
@@ -18,7 +18,13 @@ from cohortcast.workspace_routes import router as settings_router
 # The ingest router is included only so that /openapi.json documents every route:
 # API Gateway sends ingest paths to the ingest function, never here.
 app = build_resolver(
-    users_router, segments_router, announcements_router, settings_router, ingest_router, scope="admin"
+    users_router,
+    segments_router,
+    announcements_router,
+    settings_router,
+    ingest_router,
+    scope="admin",
+    max_body_bytes=MAX_MANAGEMENT_BODY_BYTES,
 )
 app.enable_swagger(path="/docs", title=API_TITLE, version=API_VERSION)
 

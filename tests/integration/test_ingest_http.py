@@ -222,3 +222,13 @@ def test_openapi_describes_every_route(stack):
         assert path in paths, path
     assert "requestBody" in paths["/v1/batch"]["post"]
     assert stack.http.get("/docs").status_code == 200
+
+
+def test_auth_is_checked_before_the_body_is_validated(stack):
+    response = httpx.post(f"{stack.base_url}/v1/segments", json={"rule": {"bogus": 1}})
+    _assert_error(response, 401, "unauthorized")
+
+
+def test_oversized_management_body_is_a_413(stack):
+    response = stack.admin.post("/v1/segments", json={"name": "x" * (1024 * 1024 + 10)})
+    _assert_error(response, 413, "payload_too_large")

@@ -1,33 +1,68 @@
 """One resolver factory for every HTTP function: validation, OpenAPI, error shape, auth scope."""
 
-from collections.abc import Callable
+import json
+from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from cohortcast.errors import CohortcastError
 from cohortcast.http.auth import caller_from_event, require_scope
 from cohortcast.http.errors import register_error_handlers
 
 API_TITLE = "cohortcast"
 API_VERSION = "1.0.0"
 PUBLIC_PATHS = frozenset({"/openapi.json", "/docs"})
+# Management bodies are small JSON documents (the largest: a 5,000-member list or CSV).
+MAX_MANAGEMENT_BODY_BYTES = 1024 * 1024
 
 
-def build_resolver(*routers: Router, scope: str | None = None) -> APIGatewayHttpResolver:
+class PayloadTooLarge(CohortcastError):
+    status = 413
+    code = "payload_too_large"
+
+
+class GuardedResolver(APIGatewayHttpResolver):
+    """Checks the key scope and the body size before Powertools parses or validates anything,
+    so an unauthenticated or oversized request costs no parsing and learns nothing."""
+
+    def __init__(self, scope: str | None, max_body_bytes: int | None) -> None:
+        super().__init__(enable_validation=True)
+        self._scope = scope
+        self._max_body_bytes = max_body_bytes
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            self._guard(event)
+        except CohortcastError as exc:
+            return {
+                "statusCode": exc.status,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(
+                    {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+                ),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
+
+    def _guard(self, event: dict[str, Any]) -> None:
+        if self._scope is not None and event.get("rawPath") not in PUBLIC_PATHS:
+            require_scope(caller_from_event(event), self._scope)
+        body = event.get("body") or ""
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+        if self._max_body_bytes is not None and size > self._max_body_bytes:
+            raise PayloadTooLarge(
+                f"request body is {size} bytes; the limit is {self._max_body_bytes} bytes",
+                {"limit_bytes": self._max_body_bytes},
+            )
+
+
+def build_resolver(
+    *routers: Router, scope: str | None = None, max_body_bytes: int | None = None
+) -> APIGatewayHttpResolver:
     """A resolver with our routers; `scope` makes every non-public route require that key scope."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = GuardedResolver(scope, max_body_bytes)
     register_error_handlers(app)
-    if scope is not None:
-        app.use(middlewares=[_scope_guard(scope)])
     for router in routers:
         app.include_router(router)
     return app
-
-
-def _scope_guard(scope: str) -> Callable:
-    def guard(app: APIGatewayHttpResolver, next_middleware: Callable) -> Response:
-        if app.current_event.path not in PUBLIC_PATHS:
-            require_scope(caller_from_event(app.current_event.raw_event), scope)
-        return next_middleware(app)
-
-    return guard
