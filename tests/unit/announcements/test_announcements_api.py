@@ -118,7 +118,12 @@ def test_dry_run_counts_audience_and_skip_reasons_without_saving(api, aws, segme
     segments("seg_pro", ["u1", "u2", "u3"])
     segments("seg_trial", ["u3", "u4"])
     profiles(
-        {"u1": {"email": "u1@example.com"}, "u2": {}, "u3": {"email": "u3@example.com", "phone": "+1555"}}
+        {
+            "u1": {"email": "u1@example.com"},
+            "u2": {},
+            "u3": {"email": "u3@example.com", "phone": "+1 555 555 0123"},
+            "u4": {"phone": "+1555"},  # not E.164: the deliverer would find no address either
+        }
     )
     status, body = api(
         "POST",
@@ -129,10 +134,72 @@ def test_dry_run_counts_audience_and_skip_reasons_without_saving(api, aws, segme
     assert status == 200
     assert body["audience_size"] == 4
     assert body["by_segment"] == {"seg_pro": 3, "seg_trial": 1}
-    assert body["channels"]["email"] == {"reachable": 2, "skipped": {"no_address": 2}}
-    assert body["channels"]["sms"] == {"reachable": 1, "skipped": {"no_address": 3}}
+    assert body["channels"]["email"] == {"reachable": 2, "skipped": {"no_address": 2}, "deferred": {}}
+    assert body["channels"]["sms"] == {"reachable": 1, "skipped": {"no_address": 3}, "deferred": {}}
     assert publish_messages(aws) == []
     assert api("GET", "/v1/announcements")[1]["announcements"] == []
+
+
+def test_dry_run_estimates_every_skip_reason_with_the_deliverers_policy(api, aws, segments, profiles):
+    """The sample goes through the deliverer's own reads and policy: preferences, the
+    suppression list, the frequency cap and quiet hours, not only missing addresses."""
+    from cohortcast.delivery.email import email_hash
+    from cohortcast.storage import delivery as delivery_store
+
+    api(
+        "PUT",
+        "/v1/settings",
+        {
+            "default_timezone": "UTC",
+            "quiet_hours": ["21:00", "08:00"],
+            "frequency_cap": {"count": 2, "days": 7},
+        },
+    )
+    people = {f"u{i}": {"email": f"u{i}@example.com"} for i in range(1, 8)}
+    people["u6"].pop("email")
+    people["u5"]["timezone"] = "Pacific/Auckland"  # 22:00 there: inside quiet hours
+    segments("seg_pro", list(people))
+    profiles(people)
+    delivery_store.update_preferences(
+        "u2", unsubscribed_all=True, topics_off_add=frozenset(), topics_off_remove=frozenset(), updated_at="x"
+    )
+    delivery_store.update_preferences(
+        "u7",
+        unsubscribed_all=None,
+        topics_off_add=frozenset({"news"}),
+        topics_off_remove=frozenset(),
+        updated_at="x",
+    )
+    delivery_store.put_suppressions([{"email_hash": email_hash("u3@example.com"), "reason": "bounce"}])
+    boto3.resource("dynamodb").Table(aws.name("DataTable")).update_item(
+        Key=delivery_store.preferences_key("u4"),
+        UpdateExpression="SET #a = :t, #b = :t",
+        ExpressionAttributeNames={"#a": "send:ann_1", "#b": "send:ann_2"},
+        ExpressionAttributeValues={":t": (NOW - timedelta(days=1)).isoformat()},
+    )
+
+    status, body = api(
+        "POST",
+        "/v1/announcements",
+        announcement(topic="news", channels=["email", "sms"]),
+        query="dry_run=true",
+    )
+    assert status == 200, body
+    assert body["channels"]["email"] == {
+        "reachable": 2,
+        "skipped": {"unsubscribed": 2, "suppressed": 1, "frequency_cap": 1, "no_address": 1},
+        "deferred": {"quiet_hours": 1},
+    }
+    assert body["channels"]["sms"]["skipped"] == {"no_address": 7}  # nobody has a phone number
+
+    # with send_at the policy runs at that moment: at 03:00 UTC u1 waits for the end of the
+    # quiet hours and u5 (16:00 in Auckland) does not
+    send_at = (NOW + timedelta(hours=18)).isoformat()
+    _status, later = api(
+        "POST", "/v1/announcements", announcement(topic="news", send_at=send_at), query="dry_run=true"
+    )
+    assert later["channels"]["email"]["reachable"] == 2
+    assert later["channels"]["email"]["deferred"] == {"quiet_hours": 1}
 
 
 def test_scheduled_announcement_creates_a_one_time_schedule(api, aws, pro):

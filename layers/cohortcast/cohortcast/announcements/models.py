@@ -146,6 +146,9 @@ class AnnouncementPage(BaseModel):
 class ChannelEstimate(BaseModel):
     reachable: int = Field(description="recipients who would be sent to on this channel")
     skipped: dict[str, int] = Field(description="recipients who would be skipped, by reason")
+    deferred: dict[str, int] = Field(
+        default={}, description="reachable recipients who would wait (quiet hours, local time), by reason"
+    )
 
 
 class DryRun(BaseModel):

@@ -30,9 +30,6 @@ MAX_SCHEDULE_AHEAD = timedelta(days=366)
 DRY_RUN_MAX_PAGES = 40  # 20,000 members read at most by a dry run in the API
 DRY_RUN_SAMPLE = 1_000  # profiles read to estimate channel reachability
 
-# Where each channel finds a user's address (profile traits); the deliverer uses the same.
-CHANNEL_TRAITS = {"email": ("email",), "sms": ("phone",), "push": ("push_endpoint_arn", "push_token")}
-
 
 # -- reading -----------------------------------------------------------------------------------
 
@@ -229,7 +226,7 @@ def dry_run(request: AnnouncementRequest, now: datetime) -> DryRun:
     else:
         complete = True
     total = sum(by_segment.values())
-    channels = _channel_estimates(sample, request.channels)
+    channels = _channel_estimates(sample, request, request.send_at or now)
     sampled = len(sample) < total
     if sampled:
         scale = total / len(sample)
@@ -237,6 +234,7 @@ def dry_run(request: AnnouncementRequest, now: datetime) -> DryRun:
             name: ChannelEstimate(
                 reachable=round(e.reachable * scale),
                 skipped={k: round(v * scale) for k, v in e.skipped.items()},
+                deferred={k: round(v * scale) for k, v in e.deferred.items()},
             )
             for name, e in channels.items()
         }
@@ -257,25 +255,81 @@ def dry_run(request: AnnouncementRequest, now: datetime) -> DryRun:
     )
 
 
-def _channel_estimates(user_ids: list[str], channels: list[str]) -> dict[str, ChannelEstimate]:
+def _channel_estimates(
+    user_ids: list[str], request: AnnouncementRequest, when: datetime
+) -> dict[str, ChannelEstimate]:
+    """What the deliverer's policy would decide for each sampled recipient at `when` (the send
+    time), from the same reads it makes: profiles (addresses, timezone), preferences and the
+    suppression list (one `BatchGetItem` per 100 keys)."""
+    from cohortcast.delivery import policy
+    from cohortcast.delivery.email import EmailChannel
+    from cohortcast.delivery.sns import SnsChannel
+    from cohortcast.storage import delivery as delivery_store
     from cohortcast.storage import keys
     from cohortcast.storage import profiles as profile_store
+    from cohortcast.workspace import get_workspace_settings
 
-    # Skips for unsubscribed/suppressed users are left to the deliverer's policy for now: the
-    # dry run reports what profiles alone tell (no address for the channel).
+    settings = get_workspace_settings()
     profiles = profile_store.get_many(keys.profile_pk(user_id=u) for u in user_ids)
+    traits: dict[str, dict[str, Any]] = {}
+    for user_id in user_ids:
+        record = profiles.get(keys.profile_pk(user_id=user_id))
+        traits[user_id] = dict(record.traits) if record and isinstance(record.traits, dict) else {}
+    channels = {
+        name: EmailChannel(settings=settings, now=when) if name == "email" else SnsChannel(name=name)
+        for name in request.channels
+    }
+    addresses = {(c, u): channel.address(traits[u]) for c, channel in channels.items() for u in user_ids}
+    hashes = {
+        pair: channels[pair[0]].suppression_hash(address) if address else None
+        for pair, address in addresses.items()
+    }
+    found = delivery_store.batch_get(
+        [delivery_store.preferences_key(u) for u in user_ids]
+        + [delivery_store.suppression_key(h) for h in hashes.values() if h]
+    )
+    cap = (settings.frequency_cap.count, settings.frequency_cap.days) if settings.frequency_cap else None
     estimates = {}
-    for channel in channels:
-        reachable, skipped = 0, Counter()
+    for name, channel in channels.items():
+        reachable, skipped, deferred = 0, Counter[str](), Counter[str]()
+        rules = policy.Rules(
+            announcement_id="dry-run",
+            topic=request.topic,
+            critical=request.priority == "critical",
+            cancelled=False,
+            cap=cap,
+            quiet_hours=tuple(settings.quiet_hours) if settings.quiet_hours else None,  # type: ignore[arg-type]
+            default_timezone=settings.default_timezone,
+            opt_outs_apply=channel.opt_outs_apply,
+            first_planned_at=when,
+        )
         for user_id in user_ids:
-            record = profiles.get(keys.profile_pk(user_id=user_id))
-            traits = record.traits if record else {}
-            if not any(isinstance(traits.get(t), str) and traits.get(t) for t in CHANNEL_TRAITS[channel]):
-                skipped["no_address"] += 1
-            else:
-                reachable += 1
-        estimates[channel] = ChannelEstimate(reachable=reachable, skipped=dict(skipped))
+            prefs = delivery_store.preferences_from_item(
+                user_id, found.get(_pair(delivery_store.preferences_key(user_id)))
+            )
+            address_hash = hashes[(name, user_id)]
+            audience = policy.Audience(
+                address=addresses[(name, user_id)],
+                suppressed=bool(address_hash)
+                and _pair(delivery_store.suppression_key(address_hash)) in found,  # type: ignore[arg-type]
+                unsubscribed_all=prefs.unsubscribed_all,
+                topics_off=prefs.topics_off,
+                sends=prefs.sends,
+                timezone=traits[user_id].get("timezone"),
+            )
+            decision = policy.decide(rules, audience, when)
+            if decision.action == policy.SKIP:
+                skipped[decision.reason or "unknown"] += 1
+                continue
+            reachable += 1
+            if decision.action == policy.DEFER:
+                deferred[decision.reason or "unknown"] += 1
+        estimates[name] = ChannelEstimate(reachable=reachable, skipped=dict(skipped), deferred=dict(deferred))
     return estimates
+
+
+def _pair(key: dict[str, str]) -> tuple[str, str]:
+    return (key["pk"], key["sk"])
 
 
 # -- cancelling --------------------------------------------------------------------------------
