@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, Field
 
 from cohortcast.profiles import service
+from cohortcast.storage import keys
 
 router = Router()
 
@@ -49,7 +50,7 @@ def get_user(userId: UserId) -> UserProfile:
     record = service.find_profile(userId)
     return UserProfile(
         user_id=record.user_id,
-        anonymous_ids=[pk.partition("#")[2] for pk in record.merged_keys if pk.startswith("A#")],
+        anonymous_ids=[anon for _, anon in map(keys.profile_ids, record.merged_keys) if anon is not None],
         traits=record.traits,
         groups=record.groups,
         first_seen=record.first_seen.isoformat() if record.first_seen else None,

@@ -15,6 +15,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from cohortcast.clock import isoformat, parse_timestamp
 from cohortcast.profiles.record import ProfileRecord
 from cohortcast.segments.registry import Registry
+from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import Change, MembershipState
@@ -153,7 +154,7 @@ def exit_all(profile_pk: str, now: datetime, reason: str, *, record_transitions:
     summary = Summary(evaluated=1)
     if state is None:
         return summary
-    user_id = profile_pk[2:] if profile_pk.startswith("U#") else None
+    user_id, _ = keys.profile_ids(profile_pk)
     at = isoformat(now)
     for segment_id in sorted(state.segments):
         change = Change(segment_id, profile_pk, "exit", at, reason)

@@ -259,9 +259,7 @@ def change_members(segment_id: str, add: list[str], remove: list[str], now: date
             pk = aliases.get(own[user_id], own[user_id])
             reason = "added" if kind == "enter" else "removed"
             change = Change(segment_id, pk, kind, at, reason)
-            done = segment_store.apply_change(
-                change, pk[2:] if pk.startswith("U#") else None, now.timestamp()
-            )
+            done = segment_store.apply_change(change, keys.profile_ids(pk)[0], now.timestamp())
             if kind == "enter":
                 segment_store.update_state(pk, entered=[segment_id], updated_at=at)
                 report.added += int(done)

@@ -73,6 +73,10 @@ def membership_state_pk(profile_pk: str) -> str:
     return f"MEMBERSHIP#{profile_pk}"
 
 
+def profile_pk_of_membership_state(pk: str) -> str:
+    return pk.removeprefix("MEMBERSHIP#")
+
+
 def sweep_due_pk(shard: int) -> str:
     return f"SWEEP#{shard}"
 

@@ -328,7 +328,7 @@ def _condition_failed(err: ClientError) -> bool:
 
 def _state(item: dict[str, Any]) -> MembershipState:
     return MembershipState(
-        profile_pk=item["pk"].removeprefix("MEMBERSHIP#"),
+        profile_pk=keys.profile_pk_of_membership_state(item["pk"]),
         segments=set(item.get("segments") or ()),
         profile_version=int(item.get("profile_version", 0)),
         due_at=item.get("due_at"),
