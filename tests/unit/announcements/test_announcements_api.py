@@ -249,3 +249,24 @@ def test_list_is_newest_first_and_paged(api, pro, monkeypatch):
     assert [a["id"] for a in page["announcements"]] == [ids[2], ids[1]]
     _, rest = api("GET", "/v1/announcements", query=f"limit=2&cursor={page['next_cursor']}")
     assert [a["id"] for a in rest["announcements"]] == [ids[0]]
+
+
+def test_local_time_announcement_publishes_now_and_shows_its_local_time(api, aws, pro):
+    status, body = api("POST", "/v1/announcements", announcement(local_time="09:00"))
+    assert status == 201, body
+    assert (body["status"], body["local_time"], body["send_at"]) == ("publishing", "09:00", None)
+    assert publish_messages(aws) == [{"v": 1, "announcement_id": body["id"], "page": 0, "cursor": None}]
+    assert api("GET", f"/v1/announcements/{body['id']}")[1]["local_time"] == "09:00"
+
+
+@pytest.mark.parametrize("local_time", ["9:00", "24:00", "09:60", "09:00:00", "nine", ""])
+def test_local_time_must_be_hh_mm(api, pro, local_time):
+    status, body = api("POST", "/v1/announcements", announcement(local_time=local_time))
+    assert status == 422, body
+
+
+def test_send_at_and_local_time_together_are_rejected(api, pro):
+    send_at = (NOW + timedelta(hours=2)).isoformat()
+    status, body = api("POST", "/v1/announcements", announcement(local_time="09:00", send_at=send_at))
+    assert status == 422
+    assert body["error"]["details"][0]["pointer"] == "/local_time"

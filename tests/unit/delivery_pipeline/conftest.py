@@ -48,6 +48,7 @@ class StandInAnnouncement:
     status: str = "publishing"
     send_at: str | None = None
     created_at: str = "2026-11-23T11:00:00.000Z"
+    local_time: str | None = None
 
 
 @dataclass

@@ -58,6 +58,12 @@ class AnnouncementRequest(BaseModel):
     )
     priority: Priority = "normal"
     send_at: datetime | None = Field(default=None, description="UTC; in the future. Omit to send now")
+    local_time: str | None = Field(
+        default=None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="'HH:MM': send at this time in each recipient's `timezone` trait (workspace "
+        "default without one); tomorrow where it has already passed. Not with send_at",
+    )
 
     @field_validator("channels")
     @classmethod
@@ -79,6 +85,7 @@ class Announcement(BaseModel):
     status: Status
     audience: Audience
     send_at: str | None = Field(default=None, description="ISO-8601 UTC when scheduled")
+    local_time: str | None = Field(default=None, description="'HH:MM' in each recipient's timezone")
     created_at: str
     published_at: str | None = Field(default=None, description="when publishing started")
     completed_at: str | None = Field(default=None, description="when the last recipient was fanned out")
@@ -134,6 +141,7 @@ class AnnouncementSummary(BaseModel):
     channels: list[Channel]
     topic: str | None = None
     send_at: str | None = None
+    local_time: str | None = None
     created_at: str
     completed_at: str | None = None
 

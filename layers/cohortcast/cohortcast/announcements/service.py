@@ -69,6 +69,11 @@ def validate_request(request: AnnouncementRequest, now: datetime) -> Audience:
     from cohortcast.delivery.render import validate_body  # Jinja is imported only when needed
 
     validate_body(request.body, request.title)
+    if request.send_at is not None and request.local_time is not None:
+        raise Unprocessable(
+            "give either send_at (one UTC moment) or local_time (each recipient's time), not both",
+            [{"pointer": "/local_time", "message": "not with send_at"}],
+        )
     if request.send_at is not None:
         if request.send_at <= now:
             raise Unprocessable(
@@ -138,6 +143,7 @@ def create(request: AnnouncementRequest, now: datetime) -> AnnouncementView:
         status="scheduled" if scheduled else "publishing",
         audience=audience,
         send_at=isoformat(request.send_at) if request.send_at else None,
+        local_time=request.local_time,
         created_at=isoformat(now),
         published_at=None if scheduled else isoformat(now),
     )
@@ -302,6 +308,7 @@ def _channel_estimates(
             default_timezone=settings.default_timezone,
             opt_outs_apply=channel.opt_outs_apply,
             first_planned_at=when,
+            local_time=request.local_time,
         )
         for user_id in user_ids:
             prefs = delivery_store.preferences_from_item(

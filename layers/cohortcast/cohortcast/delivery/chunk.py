@@ -204,6 +204,7 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
             opt_outs_apply=channel.opt_outs_apply,
             check_cap=not resend,
             first_planned_at=planned_at,
+            local_time=getattr(announcement, "local_time", None),
         )
         audience = policy.Audience(
             address=addresses[user_id],
@@ -231,7 +232,7 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
                 deferred = replace(
                     template,
                     state=DEFERRED,
-                    reason="quiet_hours",
+                    reason=decision.reason,
                     due_at=due,
                     claim_id=ledger.new_claim_id(),
                     updated_at=isoformat(now),

@@ -1,18 +1,24 @@
 """Who gets an announcement on a channel now, who is skipped (with a reason) and who waits.
 
 Pure functions over plain data; `now` is a parameter. The order of the checks is the order
-the reasons are reported in: cancelled, no address, suppressed, unsubscribed, frequency cap,
-quiet hours. `priority: critical` bypasses the frequency cap and quiet hours (security and
-outage notices must not wait for the morning), never an opt-out or the suppression list.
+the reasons are reported in: cancelled, no address, suppressed, unsubscribed, (local time:
+deferred), frequency cap, quiet hours. `priority: critical` bypasses the frequency cap and
+quiet hours (security and outage notices must not wait for the morning), never an opt-out or
+the suppression list, nor an explicit `local_time`.
 
 Quiet hours defer, they don't drop: the record is stored `deferred`, due at the end of the
 recipient's quiet hours (in their `timezone` trait, else the workspace default), and the settle
 job sends it then, re-checking everything else. `skipped.quiet_hours` is only used when a
-record would wait more than `MAX_DEFERRAL` after it was first planned.
+record would wait more than `MAX_DEFERRAL` after it was first planned (for a `local_time`
+announcement: after the recipient's local send time).
+
+`local_time` announcements defer the same way: each recipient's record waits, `deferred` with
+reason `local_time`, until that time in their zone, then the settle job resumes it and every
+check runs again at that moment.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,7 +60,8 @@ class Rules:
     default_timezone: str
     opt_outs_apply: bool = True  # email preferences; push/SMS are opted out on the device/carrier
     check_cap: bool = True  # False when resending a claim that already counted against the cap
-    first_planned_at: datetime | None = None  # for MAX_DEFERRAL
+    first_planned_at: datetime | None = None  # for MAX_DEFERRAL, and the day local_time counts from
+    local_time: str | None = None  # "HH:MM": send then in the recipient's zone (next occurrence)
 
 
 def decide(rules: Rules, audience: Audience, now: datetime) -> Decision:
@@ -68,17 +75,34 @@ def decide(rules: Rules, audience: Audience, now: datetime) -> Decision:
         audience.unsubscribed_all or (rules.topic is not None and rules.topic in audience.topics_off)
     ):
         return Decision(SKIP, "unsubscribed")
+    zone = zone_of(audience.timezone, rules.default_timezone)
+    planned_at = rules.first_planned_at
+    if rules.local_time and planned_at is not None:
+        planned_at = local_send_time(rules.local_time, zone, planned_at)
+        if planned_at > now:  # even when critical: the author chose the recipients' local time
+            return Decision(DEFER, "local_time", planned_at)
     if rules.critical:
         return Decision(SEND)
     if rules.check_cap and rules.cap and cap_reached(rules, audience.sends, now):
         return Decision(SKIP, "frequency_cap")
     if rules.quiet_hours:
-        until = quiet_until(rules.quiet_hours, zone_of(audience.timezone, rules.default_timezone), now)
+        until = quiet_until(rules.quiet_hours, zone, now)
         if until is not None:
-            if rules.first_planned_at and until - rules.first_planned_at > MAX_DEFERRAL:
+            if planned_at and until - planned_at > MAX_DEFERRAL:
                 return Decision(SKIP, "quiet_hours")
             return Decision(DEFER, "quiet_hours", until)
     return Decision(SEND)
+
+
+def local_send_time(hhmm: str, zone: ZoneInfo, planned_at: datetime) -> datetime:
+    """The first `hhmm` in `zone` at or after `planned_at` (UTC): today there if it is still to
+    come, else tomorrow. Computed from when the announcement was planned, not from when a queue
+    message happens to run, so every retry and resume agrees on the moment."""
+    local = planned_at.astimezone(zone)
+    target = datetime.combine(local.date(), _hhmm(hhmm), tzinfo=zone)
+    if target.astimezone(UTC) < planned_at:
+        target = datetime.combine(local.date() + timedelta(days=1), _hhmm(hhmm), tzinfo=zone)
+    return target.astimezone(UTC)
 
 
 def cap_reached(rules: Rules, sends: dict[str, str], now: datetime) -> bool:

@@ -47,7 +47,7 @@ def _plain(value: Any) -> Any:
 
 # -- the announcement --------------------------------------------------------------------------
 
-_DOC_FIELDS = ("title", "body", "topic", "channels", "priority", "audience")
+_DOC_FIELDS = ("title", "body", "topic", "channels", "priority", "audience", "local_time")
 _TIME_FIELDS = ("send_at", "created_at", "published_at", "completed_at", "cancelled_at", "pages")
 
 
@@ -59,7 +59,7 @@ def put_announcement(document: Mapping[str, Any]) -> None:
         "kind": "announcement",
         "status": document["status"],
         # The content is one JSON string: read whole, never queried by field, any JSON round-trips.
-        "doc": json.dumps({k: document[k] for k in _DOC_FIELDS}, separators=(",", ":")),
+        "doc": json.dumps({k: document.get(k) for k in _DOC_FIELDS}, separators=(",", ":")),
         **{k: document[k] for k in _TIME_FIELDS if document.get(k) is not None},
     }
     _table().put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
