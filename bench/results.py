@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -27,7 +28,7 @@ def report(figures: list[Figure]) -> None:
         table.add_column(column, no_wrap=True)
     for f in figures:
         met = "–" if f.met is None else ("yes" if f.met else "NO")
-        table.add_row(f.name, f"{f.value:,.3f}", f.unit, f.goal, met)
+        table.add_row(escape(f.name), f"{f.value:,.3f}", f.unit, f.goal, met)
     Console(width=150).print(table)
     RESULTS.write_text(json.dumps([asdict(f) for f in figures], indent=2, default=str) + "\n")
     Console().print(f"written {RESULTS}")
