@@ -1,10 +1,17 @@
-"""Publish function: one-time schedules start an announcement; publish-queue pages fan it out."""
+"""Publish function: one-time schedules start an announcement; publish-queue pages fan it out;
+a 5-minute schedule re-queues announcements stuck in `publishing`."""
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cohortcast.announcements.publish import PageTask, ScheduledStart, run_page, start_scheduled
+from cohortcast.announcements.publish import (
+    PageTask,
+    ScheduledStart,
+    recover_stalled,
+    run_page,
+    start_scheduled,
+)
 from cohortcast.clock import utcnow
 from cohortcast.observability import logger, metrics, tracer
 
@@ -31,6 +38,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         return process_partial_response(
             event=event, record_handler=page_handler, processor=processor, context=context
         )
+    if event.get("sweep"):  # the StalledSweep schedule (every 5 minutes)
+        return {"requeued": recover_stalled(utcnow())}
     # EventBridge Scheduler invokes the function directly (asynchronously) with the schedule's Input.
     start = ScheduledStart.model_validate(event)
     logger.append_keys(announcement_id=start.announcement_id)

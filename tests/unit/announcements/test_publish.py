@@ -196,3 +196,5 @@ def test_sample_events_run_through_the_publish_handler(aws, lambda_context):
     assert started == {"started": False}  # no such announcement here: logged and dropped
     page = app.lambda_handler(json.loads((events / "publish_page_sqs.json").read_text()), lambda_context)
     assert page == {"batchItemFailures": []}
+    sweep = app.lambda_handler(json.loads((events / "publish_sweep.json").read_text()), lambda_context)
+    assert sweep == {"requeued": []}  # nothing stuck

@@ -11,16 +11,22 @@ and an audience of any size is a chain of messages. Every step is idempotent:
 import contextlib
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from cohortcast.announcements import audience as snapshot
 from cohortcast.announcements import bus
 from cohortcast.announcements.models import Audience
-from cohortcast.clock import isoformat
+from cohortcast.clock import isoformat, parse_timestamp
 from cohortcast.observability import logger, metrics
 from cohortcast.storage import announcements as store
+
+# An announcement in `publishing` that has recorded no page for this long is stuck (a crash
+# between storing it and queueing page 0, or a page that ended in the DLQ). Longer than the
+# publish queue's 720 s visibility timeout, so an ordinary retry is not mistaken for a stall.
+STALL_AFTER = timedelta(minutes=15)
+MAX_RECOVERIES = 3  # then it is left to the DLQ alarm and an operator
 
 
 class ScheduledStart(BaseModel):
@@ -61,7 +67,11 @@ def start_scheduled(start: ScheduledStart, now: datetime) -> bool:
         return False
     try:
         store.move_status(
-            start.announcement_id, ("scheduled",), "publishing", {"published_at": isoformat(now)}
+            start.announcement_id,
+            ("scheduled",),
+            "publishing",
+            {"published_at": isoformat(now)},
+            stall_check_at=isoformat(now + STALL_AFTER),
         )
     except store.StatusConflict:
         current = (store.get_announcement(start.announcement_id) or {}).get("status")
@@ -86,7 +96,11 @@ def run_page(task: PageTask, now: datetime) -> PageOutcome:
     if status == "scheduled":  # queued by hand or by a retried schedule: publishing starts now
         with contextlib.suppress(store.StatusConflict):
             store.move_status(
-                task.announcement_id, ("scheduled",), "publishing", {"published_at": isoformat(now)}
+                task.announcement_id,
+                ("scheduled",),
+                "publishing",
+                {"published_at": isoformat(now)},
+                stall_check_at=isoformat(now + STALL_AFTER),
             )
     planned = store.get_page(task.announcement_id, task.page)
     if planned is None:
@@ -97,7 +111,9 @@ def run_page(task: PageTask, now: datetime) -> PageOutcome:
         channels = len(document["channels"])
         planned = store.plan_page(
             task.announcement_id,
-            store.PlannedPage(page=task.page, recipients=recipients, next_cursor=next_cursor),
+            store.PlannedPage(
+                page=task.page, recipients=recipients, next_cursor=next_cursor, planned_at=isoformat(now)
+            ),
             {segment_id: n * channels for segment_id, n in per_segment.items()},
         )
     messages = bus.fanout_messages(task.announcement_id, document["channels"], task.page, planned.recipients)
@@ -115,5 +131,48 @@ def run_page(task: PageTask, now: datetime) -> PageOutcome:
             ("publishing",),
             "sent",
             {"completed_at": isoformat(now), "pages": task.page + 1},
+            clear_stall_check=True,
         )
     return outcome
+
+
+def recover_stalled(now: datetime) -> list[str]:
+    """Re-queue the next page of announcements stuck in `publishing`; returns their ids.
+
+    Run every few minutes. An announcement in `publishing` carries a progress check in the
+    DueIndex; when it is due, the last recorded page says whether it moved meanwhile (then the
+    check is pushed back) or not (then the page after it — or page 0, or the last page again if
+    it was the last — is queued). Re-running a recorded page is harmless: it republishes the
+    same chunks (the ledger drops duplicates) and counts nothing twice."""
+    requeued = []
+    for check in store.due_stall_checks(isoformat(now)):
+        announcement_id = check.announcement_id
+        if check.status != "publishing":
+            store.reschedule_stall_check(announcement_id, read_due_at=check.due_at, next_at=None)
+            continue
+        last = store.last_page(announcement_id)
+        progress = parse_timestamp(last.planned_at) if last and last.planned_at else None
+        if progress is not None and progress + STALL_AFTER > now:
+            store.reschedule_stall_check(
+                announcement_id, read_due_at=check.due_at, next_at=isoformat(progress + STALL_AFTER)
+            )
+            continue
+        if check.recoveries >= MAX_RECOVERIES:
+            logger.error("publishing is stuck", extra={"announcement_id": announcement_id})
+            metrics.add_metric(name="PublishStalled", unit="Count", value=1)
+            store.reschedule_stall_check(announcement_id, read_due_at=check.due_at, next_at=None)
+            continue
+        moved = store.reschedule_stall_check(
+            announcement_id, read_due_at=check.due_at, next_at=isoformat(now + STALL_AFTER), recovery=True
+        )
+        if not moved:  # another sweep took it, or it just finished
+            continue
+        if last is None:
+            bus.enqueue_page(announcement_id, 0, None)
+        elif last.next_cursor is None:
+            bus.enqueue_page(announcement_id, last.page, None)  # finish: fan out again, mark sent
+        else:
+            bus.enqueue_page(announcement_id, last.page + 1, last.next_cursor)
+        logger.warning("re-queued a stalled announcement", extra={"announcement_id": announcement_id})
+        requeued.append(announcement_id)
+    return requeued

@@ -20,6 +20,7 @@ from cohortcast.announcements.models import (
     DryRun,
     SegmentCounts,
 )
+from cohortcast.announcements.publish import STALL_AFTER
 from cohortcast.clock import isoformat
 from cohortcast.config import get_settings
 from cohortcast.errors import Conflict, NotFound, Unprocessable
@@ -147,7 +148,12 @@ def create(request: AnnouncementRequest, now: datetime) -> AnnouncementView:
         created_at=isoformat(now),
         published_at=None if scheduled else isoformat(now),
     )
-    store.put_announcement(announcement.model_dump(mode="json"))
+    # An immediate one is `publishing` from here: if queueing page 0 below never happens (a
+    # crash, SQS unavailable), the stalled-publishing sweep queues it after STALL_AFTER.
+    store.put_announcement(
+        announcement.model_dump(mode="json"),
+        stall_check_at=None if scheduled else isoformat(now + STALL_AFTER),
+    )
     if request.send_at is not None:
         try:
             bus.create_schedule(announcement.id, request.send_at)

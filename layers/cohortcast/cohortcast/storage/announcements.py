@@ -29,6 +29,17 @@ class PlannedPage:
     page: int
     recipients: list[tuple[str, str | None]]  # (user_id, segment_id)
     next_cursor: str | None
+    planned_at: str | None = None  # when it was recorded (progress, for the stalled sweep)
+
+
+@dataclass(slots=True)
+class StallCheck:
+    """An announcement in `publishing` whose progress check is due (DueIndex `PUBLISH#0`)."""
+
+    announcement_id: str
+    status: str
+    due_at: str
+    recoveries: int
 
 
 def _table() -> Any:
@@ -51,8 +62,9 @@ _DOC_FIELDS = ("title", "body", "topic", "channels", "priority", "audience", "lo
 _TIME_FIELDS = ("send_at", "created_at", "published_at", "completed_at", "cancelled_at", "pages")
 
 
-def put_announcement(document: Mapping[str, Any]) -> None:
-    """Create; `document` is Announcement.model_dump(mode="json")."""
+def put_announcement(document: Mapping[str, Any], *, stall_check_at: str | None = None) -> None:
+    """Create; `document` is Announcement.model_dump(mode="json"). `stall_check_at`: when the
+    stalled-publishing sweep should look at it (immediate announcements, created `publishing`)."""
     item = {
         "pk": keys.ANNOUNCEMENTS_PK,
         "sk": keys.announcement_sk(document["id"]),
@@ -62,6 +74,8 @@ def put_announcement(document: Mapping[str, Any]) -> None:
         "doc": json.dumps({k: document.get(k) for k in _DOC_FIELDS}, separators=(",", ":")),
         **{k: document[k] for k in _TIME_FIELDS if document.get(k) is not None},
     }
+    if stall_check_at is not None:
+        item.update(due_pk=keys.PUBLISH_DUE_PK, due_at=stall_check_at)
     _table().put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
 
 
@@ -109,9 +123,17 @@ def move_status(
     from_statuses: tuple[str, ...],
     to_status: str,
     fields: Mapping[str, Any] | None = None,
+    *,
+    stall_check_at: str | None = None,
+    clear_stall_check: bool = False,
 ) -> None:
-    """Conditional status change; raises StatusConflict when the current status is not allowed."""
+    """Conditional status change; raises StatusConflict when the current status is not allowed.
+
+    `stall_check_at` puts the announcement in the stalled-publishing sweep's index (moving to
+    `publishing`); `clear_stall_check` takes it out (leaving `publishing`)."""
     fields = dict(fields or {})
+    if stall_check_at is not None:
+        fields.update(due_pk=keys.PUBLISH_DUE_PK, due_at=stall_check_at)
     names = {"#status": "status", **{f"#f{i}": name for i, name in enumerate(fields)}}
     values: dict[str, Any] = {":to": to_status, **{f":v{i}": v for i, v in enumerate(fields.values())}}
     allowed = []
@@ -119,10 +141,11 @@ def move_status(
         values[f":from{i}"] = status
         allowed.append(f":from{i}")
     sets = ", ".join(["#status = :to", *(f"#f{i} = :v{i}" for i in range(len(fields)))])
+    removes = " REMOVE due_pk, due_at" if clear_stall_check else ""
     try:
         _table().update_item(
             Key={"pk": keys.ANNOUNCEMENTS_PK, "sk": keys.announcement_sk(announcement_id)},
-            UpdateExpression=f"SET {sets}",
+            UpdateExpression=f"SET {sets}{removes}",
             ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
@@ -237,6 +260,8 @@ def _page_item(announcement_id: str, page: PlannedPage, segment_ids: list[str | 
     }
     if page.next_cursor is not None:
         item["next_cursor"] = page.next_cursor
+    if page.planned_at is not None:
+        item["planned_at"] = page.planned_at
     return item
 
 
@@ -248,7 +273,67 @@ def _page(item: dict[str, Any]) -> PlannedPage:
         page=int(item["sk"]),
         recipients=[(user_id, segment_ids[i]) for user_id, i in packed],
         next_cursor=item.get("next_cursor"),
+        planned_at=item.get("planned_at"),
     )
+
+
+def last_page(announcement_id: str) -> PlannedPage | None:
+    """The highest page recorded so far (the plan's progress), or None before page 0."""
+    response = _table().query(
+        KeyConditionExpression=Key("pk").eq(keys.publish_page_pk(announcement_id)),
+        ScanIndexForward=False,
+        Limit=1,
+        ConsistentRead=True,
+    )
+    items = response.get("Items", [])
+    return _page(items[0]) if items else None
+
+
+# -- the stalled-publishing sweep (DueIndex `PUBLISH#0`) -----------------------------------------
+
+
+def due_stall_checks(until: str, limit: int = 100) -> list[StallCheck]:
+    """Announcements whose progress check is due: `publishing`, `due_at <= until`."""
+    response = _table().query(
+        IndexName="DueIndex",
+        KeyConditionExpression=Key("due_pk").eq(keys.PUBLISH_DUE_PK) & Key("due_at").lte(until),
+        Limit=limit,
+    )
+    return [
+        StallCheck(
+            announcement_id=item["sk"],
+            status=item["status"],
+            due_at=item["due_at"],
+            recoveries=int(item.get("recoveries", 0)),
+        )
+        for item in response.get("Items", [])
+    ]
+
+
+def reschedule_stall_check(
+    announcement_id: str, *, read_due_at: str, next_at: str | None, recovery: bool = False
+) -> bool:
+    """Move the check to `next_at` (None: out of the index), counting a recovery if asked.
+    Conditional on the `due_at` read (finishing removes it), so overlapping sweeps act once."""
+    expression = "SET due_at = :next" if next_at is not None else "REMOVE due_pk, due_at"
+    values: dict[str, Any] = {":read": read_due_at}
+    if next_at is not None:
+        values[":next"] = next_at
+    if recovery:
+        expression += " ADD recoveries :one"
+        values[":one"] = 1
+    try:
+        _table().update_item(
+            Key={"pk": keys.ANNOUNCEMENTS_PK, "sk": keys.announcement_sk(announcement_id)},
+            UpdateExpression=expression,
+            ConditionExpression="due_at = :read",
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def get_page(announcement_id: str, page: int) -> PlannedPage | None:

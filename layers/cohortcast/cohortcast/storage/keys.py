@@ -110,6 +110,11 @@ def publish_page_sk(page: int) -> str:
     return f"{page:08d}"
 
 
+# DueIndex partition of announcements in `publishing`, due when they should have progressed
+# (few at a time: one partition).
+PUBLISH_DUE_PK = "PUBLISH#0"
+
+
 # -- data table: delivery (see docs/data-model.md, "Announcements and delivery") --
 PREFERENCES_SK = "PREFS"  # a user's preferences/contact item, next to their ledger records
 SUPPRESSION_SK = "SUPPRESSION"
