@@ -9,8 +9,9 @@
 
 Every change is conditional on the state (and claim id) it expects, so repeating it —
 a redelivered queue message, a replayed SES event, a second settle run — changes nothing.
-Counter deltas are derived from the changes that were applied, never from intentions, which
-is what keeps planned = sent + skipped + failed + in_doubt + pending true.
+Counter deltas are derived from each change and committed in the same transaction as the
+change, never separately, which keeps planned = sent + skipped + failed + in_doubt + pending
+true even when the process dies between two writes.
 """
 
 from dataclasses import dataclass, field, replace

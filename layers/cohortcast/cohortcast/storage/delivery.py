@@ -5,9 +5,10 @@ One partition per user (`DLV#<user>`) holds the user's delivery records, one per
 hash of the lowercased address. See docs/data-model.md, "Announcements and delivery".
 
 Every ledger change is a `LedgerWrite`: an item operation with the condition that makes it
-safe to repeat. `write_all` runs them in `TransactWriteItems` of up to 100 items, drops the
-ones whose condition failed (a duplicate, a replay, a race already won by someone else) and
-reports which were applied, so callers count exactly what changed.
+safe to repeat, and the announcement counter deltas it implies. `write_all` runs them in
+`TransactWriteItems` of up to 100 items *counters included*, drops the ones whose condition
+failed (a duplicate, a replay, a race already won by someone else) and reports which were
+applied: a change and its counts commit together or not at all.
 """
 
 import random
