@@ -261,3 +261,44 @@ def test_a_user_planned_twice_by_a_moving_snapshot_is_planned_once_when_delivere
     assert by_segment[seg_a]["planned"] == 2 and by_segment[seg_a]["sent"] == 2
     assert by_segment[seg_b]["planned"] == 0
     assert world.sent_to() == ["u0@example.net", "u1@example.net"]
+
+
+class ConflictingClient:
+    """The resource's client, whose transactions first meet `conflicts` TransactionConflicts on
+    the hot counters item (another deliverer committing at the same instant)."""
+
+    def __init__(self, real, conflicts: int) -> None:
+        self.real, self.conflicts, self.calls = real, conflicts, 0
+
+    def transact_write_items(self, TransactItems):
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        if self.conflicts:
+            self.conflicts -= 1
+            reasons = [{"Code": "None"}] * (len(TransactItems) - 1) + [{"Code": "TransactionConflict"}]
+            error = {"Code": "TransactionCanceledException", "Message": "conflict"}
+            raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
+        return self.real.transact_write_items(TransactItems=TransactItems)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("conflicts", [2, 10])
+def test_a_conflict_on_the_counters_is_retried_or_fails_the_chunk_never_drops_a_claim(
+    world, ses, monkeypatch, conflicts
+):
+    world.add_users(users(3))
+    counters_store.add_counts(ANNOUNCEMENT_ID, SEGMENT, {"planned": 3})
+    client = ConflictingClient(storage_aws.dynamodb().meta.client, conflicts)
+    monkeypatch.setattr(store, "_client", lambda: client)
+    monkeypatch.setattr(store.time, "sleep", lambda _s: None)
+    body = chunk_body(["u0", "u1", "u2"])
+    if conflicts > 5:  # persists: the chunk fails whole and SQS redelivers it
+        with pytest.raises(Exception, match="conflict"):
+            deliver(world, body, ses, NOW)
+        assert ledger_tally() == (Counter(), 0)
+        client.conflicts = 0
+    deliver(world, body, ses, NOW)
+    assert counters_store.get_counts(ANNOUNCEMENT_ID)[0] == {"planned": 3, "in_doubt": 0, "sent": 3}
