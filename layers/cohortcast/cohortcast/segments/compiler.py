@@ -243,6 +243,18 @@ def _window_sum(days: dict[int, int] | None, start: int) -> int:
     return total
 
 
+def _at_least(days: dict[int, int] | None, start: int, least: int) -> bool:
+    """At least `least` in the buckets from `start` on, stopping as soon as it is reached."""
+    if days:
+        total = 0
+        for day in days:
+            if day >= start:
+                total += days[day]
+                if total >= least:
+                    return True
+    return False
+
+
 def _at_least_test(source: str, key: str, slot: int, least: int) -> Predicate:
     """At least N in the window", stopping as soon as N is reached (the common case).
 
@@ -321,10 +333,23 @@ def trend_change(current: int, previous: int) -> float:
 
 
 class _Compiled:
-    """One compiled node: `test` is the hot path; explain and flip are the slow, careful paths."""
+    """One compiled node: `test` is the hot path; explain and flip are the slow, careful paths.
+
+    `expression` (and `statements`, at the top of an `all`) give the node as Python source for
+    `_generate`, which turns a whole rule into one function; a node without its own source is
+    called through its `test` closure. `cost` orders the children of `all`/`any`.
+    """
 
     test: Predicate
     time_dependent: bool = False
+    cost: int = 20
+
+    def expression(self, code: "_Source") -> str:
+        return f"{code.constant(self.test)}(profile, {code.bounds})"
+
+    def statements(self, code: "_Source") -> list[str]:
+        """Lines that `return False` when the node is false and fall through when it is true."""
+        return [f"if not ({self.expression(code)}):", "    return False"]
 
     def __init__(self, node: Any) -> None:
         self.node = node
@@ -352,6 +377,23 @@ class _Logic(_Compiled):
         self.time_dependent = any(child.time_dependent for child in children)
         tests = [child.test for child in children]
         self.test = _all_test(tests) if is_all else _any_test(tests)
+
+    @property
+    def cost(self) -> int:  # type: ignore[override]
+        return sum(child.cost for child in self.children)
+
+    def _cheapest_first(self) -> list[_Compiled]:
+        # Children are pure, so any order gives the same answer: cheap checks short-circuit first.
+        return sorted(self.children, key=lambda child: child.cost)
+
+    def expression(self, code: "_Source") -> str:
+        joiner = " and " if self.is_all else " or "
+        return "(" + joiner.join(child.expression(code) for child in self._cheapest_first()) + ")"
+
+    def statements(self, code: "_Source") -> list[str]:
+        if not self.is_all:
+            return super().statements(code)
+        return [line for child in self._cheapest_first() for line in child.statements(code)]
 
     def explain(self, profile: ProfileView, now: datetime, bounds: Bounds) -> dict[str, Any]:
         children = [child.explain(profile, now, bounds) for child in self.children]
@@ -408,6 +450,10 @@ class _Not(_Compiled):
         self.child, self.time_dependent = child, child.time_dependent
         inner = child.test
         self.test = lambda profile, bounds: not inner(profile, bounds)
+        self.cost = child.cost
+
+    def expression(self, code: "_Source") -> str:
+        return f"(not {self.child.expression(code)})"
 
     def explain(self, profile: ProfileView, now: datetime, bounds: Bounds) -> dict[str, Any]:
         return self._explained(self.test(profile, bounds), {}, [self.child.explain(profile, now, bounds)])
@@ -429,6 +475,12 @@ class _Trait(_Compiled):
             self.test = _relative_moment_test(node.op, self._value, clock.cutoff(self.span), clock.now())
         else:
             self.test = _trait_test(self.keys, node.op, node.value)
+            self.cost = len(self.keys)
+
+    def expression(self, code: "_Source") -> str:
+        if self.time_dependent:
+            return super().expression(code)
+        return _trait_source(code, self.keys, self.node.op, self.node.value)
 
     def _value(self, profile: ProfileView) -> Any:
         return _walk(profile.traits, self.keys)
@@ -463,6 +515,39 @@ def _trait_test(keys: tuple[str, ...], op: str, value: Any) -> Predicate:
 
         return nested
     return lambda profile, bounds: test(_walk(profile.traits, keys))
+
+
+_NUMBER_OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+def _trait_source(code: "_Source", keys: tuple[str, ...], op: str, value: Any) -> str:
+    """A trait condition as one expression, mirroring `_trait_test` and `value_test` exactly."""
+    if len(keys) == 1:
+        read = f"{code.traits}.get({code.constant(keys[0])})"
+    elif len(keys) == 2:
+        parent = code.name()
+        read = (
+            f"({parent}.get({code.constant(keys[1])}) "
+            f"if type({parent} := {code.traits}.get({code.constant(keys[0])})) is dict else None)"
+        )
+    else:
+        read = f"{code.constant(_walk)}({code.traits}, {code.constant(keys)})"
+    actual = code.name()
+    if op == "eq" and type(value) is str:
+        return f"({read} == {code.constant(value)})"
+    if op == "in" and all(type(item) is str for item in value):
+        return f"(type({actual} := {read}) is str and {actual} in {code.constant(frozenset(value))})"
+    if op in _NUMBER_OPS:
+        kind = code.name()
+        return (
+            f"((({kind} := type({actual} := {read})) is int or {kind} is float) "
+            f"and {actual} {_NUMBER_OPS[op]} {code.constant(value)})"
+        )
+    if op == "exists":
+        return f"({read} is not None)"
+    if op == "not_exists":
+        return f"({read} is None)"
+    return f"{code.constant(value_test(op, value))}({read})"
 
 
 def _relative_moment_test(op: str, read: Callable[[ProfileView], Any], cutoff: int, now: int) -> Predicate:
@@ -501,7 +586,9 @@ class _Seen(_Compiled):
         field = self.field
         if self.op in ("within_last", "more_than_ago"):
             self.time_dependent, self.span = True, parse_duration(value)
-            self.test = _relative_seen_test(self.op, field, clock.cutoff(self.span), clock.now())
+            self.slots = clock.cutoff(self.span), clock.now()
+            self.test = _relative_seen_test(self.op, field, *self.slots)
+            self.cost = 1
         else:
             in_range = _moment_range(self.op, value)
 
@@ -510,6 +597,15 @@ class _Seen(_Compiled):
                 return moment is not None and in_range(moment)
 
             self.test = test
+
+    def expression(self, code: "_Source") -> str:
+        if not self.time_dependent:
+            return super().expression(code)
+        moment, (cutoff, now), b = code.name(), self.slots, code.bounds
+        read = f"({moment} := profile.{self.field}) is not None"
+        if self.op == "within_last":
+            return f"({read} and {b}[{cutoff}] <= {moment} <= {b}[{now}])"
+        return f"({read} and {moment} < {b}[{cutoff}])"
 
     def detail(self, profile: ProfileView, now: datetime) -> dict[str, Any]:
         moment = getattr(profile, self.field)
@@ -564,6 +660,7 @@ class _Windowed(_Compiled):
             self.test = inner
             return
         cutoff, too_new_value = clock.cutoff(self.span), negated
+        self.guard_slot = cutoff
 
         def test(profile: ProfileView, bounds: Bounds) -> bool:
             first_seen = profile.first_seen
@@ -572,6 +669,19 @@ class _Windowed(_Compiled):
             return inner(profile, bounds)
 
         self.test = test
+
+    def measure_expression(self, code: "_Source") -> str:
+        return f"{code.constant(self.measure_test)}(profile, {code.bounds})"
+
+    def expression(self, code: "_Source") -> str:
+        measure = self.measure_expression(code)
+        if not self.guarded:
+            return measure
+        first_seen, b = code.name(), code.bounds
+        return (
+            f"({measure} if ({first_seen} := profile.first_seen) is not None "
+            f"and {first_seen} <= {b}[{self.guard_slot}] else {self.too_new_value!r})"
+        )
 
     def _too_new(self, profile: ProfileView, now: datetime) -> bool:
         return profile.first_seen is None or profile.first_seen > now - self.span
@@ -601,12 +711,44 @@ class _EventCount(_Windowed):
         self.read = lambda profile: getattr(profile, source).get(key)
         self.holds = _count_test(node.count)
         slot, op, number = clock.start_day(self.span), *node.count.op
+        self.source, self.key, self.slot, self.op, self.number = source, key, slot, op, number
         if op in ("gte", "gt"):
             self.measure_test = _at_least_test(source, key, slot, number + (op == "gt"))
         else:
             read, holds = self.read, self.holds
             self.measure_test = lambda profile, bounds: holds(_window_sum(read(profile), bounds[slot]))
         self._guard(clock, guarded, negated)
+
+    cost = 10
+
+    def measure_expression(self, code: "_Source") -> str:
+        days, start = f"profile.{self.source}.get({code.constant(self.key)})", f"{code.bounds}[{self.slot}]"
+        if self.op in ("gte", "gt"):
+            least = self.number + (self.op == "gt")
+            if least <= 0:
+                return "True"
+            return f"{code.constant(_at_least)}({days}, {start}, {code.constant(least)})"
+        compare = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<="}[self.op]
+        return f"({code.constant(_window_sum)}({days}, {start}) {compare} {code.constant(self.number)})"
+
+    def statements(self, code: "_Source") -> list[str]:
+        # "At least N" at the top of an `all` is the commonest behaviour condition: loop inline.
+        least = self.number + (self.op == "gt")
+        if self.guarded or self.op not in ("gte", "gt") or least <= 0:
+            return super().statements(code)
+        return [
+            f"days = profile.{self.source}.get({code.constant(self.key)})",
+            "if not days:",
+            "    return False",
+            f"start, total, least = {code.bounds}[{self.slot}], 0, {code.constant(least)}",
+            "for day in days:",
+            "    if day >= start:",
+            "        total += days[day]",
+            "        if total >= least:",
+            "            break",
+            "else:",
+            "    return False",
+        ]
 
     def detail(self, profile: ProfileView, now: datetime) -> dict[str, Any]:
         start = epoch_day(now - self.span)
@@ -630,6 +772,8 @@ def _event_source(event: str, where: Any) -> tuple[str, str, CounterSpec | None]
 
 
 class _EventTrend(_Windowed):
+    cost = 30
+
     def __init__(self, node: EventTrend, clock: _Clock, guarded: bool, negated: bool) -> None:
         super().__init__(node)
         self.days = parse_duration(node.trend.window) // DAY
@@ -669,6 +813,8 @@ class _EventTrend(_Windowed):
 
 
 class _ActiveDays(_Windowed):
+    cost = 40
+
     def __init__(self, node: ActiveDays, clock: _Clock, guarded: bool, negated: bool) -> None:
         super().__init__(node)
         self.span = parse_duration(node.within)
@@ -687,6 +833,8 @@ class _ActiveDays(_Windowed):
 
 
 class _DistinctEvents(_Windowed):
+    cost = 40
+
     def __init__(self, node: DistinctEvents, clock: _Clock, guarded: bool, negated: bool) -> None:
         super().__init__(node)
         self.span, self.prefix = parse_duration(node.within), node.prefix
@@ -715,6 +863,10 @@ class _LastSeenGuarded(_Windowed):
         self.seen = _Seen(node, clock)
         self.span, self.measure_test = self.seen.span, self.seen.test
         self._guard(clock, True, negated)
+        self.cost = 2
+
+    def measure_expression(self, code: "_Source") -> str:
+        return self.seen.expression(code)
 
     def detail(self, profile: ProfileView, now: datetime) -> dict[str, Any]:
         return self.seen.detail(profile, now)
@@ -728,6 +880,10 @@ class _StaticSegment(_Compiled):
         super().__init__(node)
         segment = node.segment
         self.test = lambda profile, bounds: segment in profile.segments
+        self.cost = 1
+
+    def expression(self, code: "_Source") -> str:
+        return f"({code.constant(self.node.segment)} in profile.segments)"
 
     def detail(self, profile: ProfileView, now: datetime) -> dict[str, Any]:
         return {"segment": self.node.segment, "dynamic": False}
@@ -739,6 +895,13 @@ class _DynamicSegment(_Not):
     def __init__(self, node: SegmentRef, child: _Compiled) -> None:
         _Compiled.__init__(self, node)
         self.child, self.time_dependent, self.test = child, child.time_dependent, child.test
+        self.cost = child.cost
+
+    def expression(self, code: "_Source") -> str:
+        return self.child.expression(code)
+
+    def statements(self, code: "_Source") -> list[str]:
+        return self.child.statements(code)
 
     def explain(self, profile: ProfileView, now: datetime, bounds: Bounds) -> dict[str, Any]:
         detail = {"segment": self.node.segment, "dynamic": True}
@@ -806,24 +969,76 @@ class _Compiler:
             self.open_segments.pop()
 
 
+_BUILTINS = {"__builtins__": {}, "type": type, "int": int, "float": float, "str": str, "dict": dict}
+
+
+class _Source:
+    """The pieces of a generated `matches`: constants passed by name, fresh local names."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {}
+        self.uses_traits = self.uses_bounds = False
+        self._locals = 0
+
+    def constant(self, value: Any) -> str:
+        # Values from the rule never become source text: they are looked up by name.
+        name = f"_k{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def name(self) -> str:
+        self._locals += 1
+        return f"_v{self._locals}"
+
+    @property
+    def traits(self) -> str:
+        self.uses_traits = True
+        return "traits"
+
+    @property
+    def bounds(self) -> str:
+        self.uses_bounds = True
+        return "b"
+
+
+def _generate(root: _Compiled, state: list[Any], refresh: Callable[[datetime], None]) -> tuple[Any, str]:
+    """One Python function for the whole rule: no call per node, locals instead of closure cells.
+
+    The node tree stays the reference (explain and next_flip use it); this is its hot path.
+    """
+    code = _Source()
+    body = [*root.statements(code), "return True"]
+    preamble = []
+    if code.uses_bounds:  # window bounds are derived once per distinct `now` (a sweep shares one)
+        preamble += ["if now is not state[0]:", "    refresh(now)", "b = state[1]"]
+    if code.uses_traits:
+        preamble.append("traits = profile.traits")
+    source = "def matches(profile, now):\n" + "".join(f"    {line}\n" for line in preamble + body)
+    namespace = {**code.namespace, "state": state, "refresh": refresh, **_BUILTINS}
+    exec(compile(source, "<compiled rule>", "exec"), namespace)  # our own source: no rule text in it
+    return namespace["matches"], source
+
+
 class CompiledRule:
-    """A rule ready to evaluate: `matches` is the hot path; `explain` and `next_flip` the careful ones."""
+    """A rule ready to evaluate: `matches(profile, now)` is the hot path (a generated function, see
+    `_generate`); `explain` and `next_flip` the careful ones over the node tree."""
+
+    matches: Callable[[ProfileView, datetime], bool]
 
     def __init__(self, root: _Compiled, clock: _Clock) -> None:
-        self._root, self._clock, self._test = root, clock, root.test
-        self._now: datetime | None = None
-        self._bounds: Bounds = []
+        self._root, self._clock = root, clock
+        self._state: list[Any] = [None, []]  # [now, bounds at that now]
+        self.matches, self.source = _generate(root, self._state, self._refresh)
+
+    def _refresh(self, now: datetime) -> None:
+        self._state[1] = self._clock.bounds(now)
+        self._state[0] = now
 
     def _bounds_at(self, now: datetime) -> Bounds:
         # A sweep evaluates many profiles at one `now`: derive window bounds once.
-        if now is not self._now:
-            self._bounds, self._now = self._clock.bounds(now), now
-        return self._bounds
-
-    def matches(self, profile: ProfileView, now: datetime) -> bool:
-        if now is not self._now:
-            self._bounds, self._now = self._clock.bounds(now), now
-        return self._test(profile, self._bounds)
+        if now is not self._state[0]:
+            self._refresh(now)
+        return self._state[1]
 
     def explain(self, profile: ProfileView, now: datetime) -> dict[str, Any]:
         return self._root.explain(profile, now, self._bounds_at(now))
