@@ -5,7 +5,7 @@ import traceback
 
 from bench.results import Figure, report
 
-MODULES = ["bench.ingest", "bench.sweep", "bench.rules", "bench.cold_start"]
+MODULES = ["bench.ingest", "bench.sweep", "bench.fanout", "bench.rules", "bench.cold_start"]
 
 
 def main() -> None:

@@ -91,10 +91,14 @@ def counting() -> Iterator[AwsCounts]:
 
 
 def _forget_clients() -> None:
+    import sys
+
     from cohortcast.storage import aws
 
     aws.client.cache_clear()
     aws.dynamodb.cache_clear()
+    if "cohortcast.delivery.email" in sys.modules:  # the SES client has its own retry config
+        sys.modules["cohortcast.delivery.email"]._ses_client.cache_clear()
 
 
 def _count_dynamodb(operation: str, body: dict[str, Any], counts: AwsCounts) -> None:

@@ -133,3 +133,44 @@ def _index_candidates(
                 ):
                     found.append(item)
     return found
+
+
+def typed(value: Any) -> dict[str, Any]:
+    """A Python value as a typed attribute, the shape moto's backend stores (binaries as bytes)."""
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bool) or value is None:
+        raise TypeError(value)  # not in these items
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, bytes):
+        return {"B": value}
+    if isinstance(value, set) and all(isinstance(v, str) for v in value):
+        return {"SS": sorted(value)}
+    if isinstance(value, list):
+        return {"L": [typed(v) for v in value]}
+    raise TypeError(type(value))
+
+
+def typed_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: typed(value) for name, value in item.items()}
+
+
+def backend_table(name: str) -> Any:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table(name)
+
+
+def bulk_put(table_name: str, items: list[dict[str, Any]]) -> None:
+    """Straight into the table's dict: moto's put_item re-sizes the item once per attribute."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    table = backend_table(table_name)
+    for attrs in items:
+        item = Item.__new__(Item)
+        item.hash_key = DynamoType({"S": attrs["pk"]})
+        item.range_key = DynamoType({"S": attrs["sk"]})
+        item.attrs = LimitedSizeDict({name: DynamoType(typed(value)) for name, value in attrs.items()})
+        table.items[item.hash_key][item.range_key] = item

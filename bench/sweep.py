@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.aws_counter import counting
-from bench.emulated_aws import emulated_aws, scaled_dynamodb
+from bench.emulated_aws import backend_table, bulk_put, emulated_aws, scaled_dynamodb, typed, typed_item
 from bench.results import Figure
 from cohortcast.clock import epoch_day, isoformat
 from cohortcast.profiles.behaviour import Behaviour
@@ -58,27 +58,6 @@ def synthetic_profiles(count: int, seed: int = 5) -> list[ProfileRecord]:
     return profiles
 
 
-def _wire(value: Any) -> dict[str, Any]:
-    """A Python value as a typed attribute, the shape moto's backend stores (binaries as bytes)."""
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, bool) or value is None:
-        raise TypeError(value)  # not in these items
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, bytes):
-        return {"B": value}
-    if isinstance(value, set) and all(isinstance(v, str) for v in value):
-        return {"SS": sorted(value)}
-    if isinstance(value, list):
-        return {"L": [_wire(v) for v in value]}
-    raise TypeError(type(value))
-
-
-def _wire_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _wire(value) for name, value in item.items()}
-
-
 def _state_item(record: ProfileRecord, segments: list[str], due_at: datetime | None) -> dict[str, Any]:
     """The item `storage.segments.update_state` leaves after a first evaluation."""
     from cohortcast.storage import keys
@@ -110,30 +89,10 @@ def _member_item(record: ProfileRecord, segment_id: str) -> dict[str, Any]:
     }
 
 
-def _backend_table(name: str) -> Any:
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.dynamodb.models import dynamodb_backends
-
-    return dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table(name)
-
-
-def _put_all(table_name: str, items: list[dict[str, Any]]) -> None:
-    """Straight into the table's dict: moto's put_item re-sizes the item once per attribute."""
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
-
-    table = _backend_table(table_name)
-    for attrs in items:
-        item = Item.__new__(Item)
-        item.hash_key = DynamoType({"S": attrs["pk"]})
-        item.range_key = DynamoType({"S": attrs["sk"]})
-        item.attrs = LimitedSizeDict({name: DynamoType(_wire(value)) for name, value in attrs.items()})
-        table.items[item.hash_key][item.range_key] = item
-
-
 def _stored(table_name: str, pk: str, sk: str) -> dict[str, Any]:
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    item = _backend_table(table_name).get_item(DynamoType({"S": pk}), DynamoType({"S": sk}))
+    item = backend_table(table_name).get_item(DynamoType({"S": pk}), DynamoType({"S": sk}))
     attributes = item.to_json()["Attributes"]
     return {name: {"SS": sorted(v["SS"])} if "SS" in v else v for name, v in attributes.items()}
 
@@ -186,20 +145,20 @@ def _populate(profiles: list[ProfileRecord]) -> tuple[list[datetime], dict[str, 
         state = _state_item(record, outcome.entered, outcome.due_at)
         members = [_member_item(record, s) for s in outcome.entered]
         if n < CHECKED_THROUGH_BOTO3:  # ...must leave exactly the items the bulk load writes
-            assert _wire_item(profile_store.to_item(record)) == _stored(
+            assert typed_item(profile_store.to_item(record)) == _stored(
                 settings.profiles_table, record.pk, keys.PROFILE_SK
             ), record.pk
             stored = _stored(settings.data_table, state["pk"], state["sk"])
-            assert _wire_item(state) == stored | {"updated_at": _wire(state["updated_at"])}, (state, stored)
+            assert typed_item(state) == stored | {"updated_at": typed(state["updated_at"])}, (state, stored)
             for member in members:
                 stored = _stored(settings.data_table, member["pk"], member["sk"])
-                assert _wire_item(member) == stored | {"entered_at": _wire(member["entered_at"])}, stored
+                assert typed_item(member) == stored | {"entered_at": typed(member["entered_at"])}, stored
             continue
         profile_items.append(profile_store.to_item(record))
         state_items.append(state)
         member_items.extend(members)
-    _put_all(settings.profiles_table, profile_items)
-    _put_all(settings.data_table, state_items + member_items)
+    bulk_put(settings.profiles_table, profile_items)
+    bulk_put(settings.data_table, state_items + member_items)
     for segment_id, size in sizes.items():
         segment_store.set_size(segment_id, size)
     return due, sizes
