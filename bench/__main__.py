@@ -5,14 +5,16 @@ import traceback
 
 from bench.results import Figure, report
 
-MODULES = ["bench.ingest", "bench.sweep", "bench.fanout", "bench.rules", "bench.cold_start"]
+MODULES = ["bench.ingest", "bench.sweep", "bench.fanout", "bench.cost", "bench.rules", "bench.cold_start"]
 
 
 def main() -> None:
     figures: list[Figure] = []
     for name in MODULES:
         try:
-            figures.extend(importlib.import_module(name).run())
+            module = importlib.import_module(name)
+            # A module with run_from works on the figures measured before it (cost_per_million).
+            figures.extend(module.run_from(figures) if hasattr(module, "run_from") else module.run())
         except Exception:  # one broken figure must not hide the others
             traceback.print_exc()
             figures.append(Figure(name, float("nan"), "error", "runs", False))

@@ -49,6 +49,7 @@ class AwsCounts:
     write_units: int = 0
     items_written: int = 0
     items_read: int = 0
+    read_units: float = 0.0  # items read x 0.5 (eventually consistent) or 1 (consistent), items <= 4 KB
 
     def total_requests(self, service: str | None = None) -> int:
         return sum(n for key, n in self.requests.items() if service is None or key.startswith(service + "."))
@@ -77,7 +78,9 @@ def counting() -> Iterator[AwsCounts]:
 
     def after_call(model: Any, parsed: dict[str, Any], **_: Any) -> None:
         if model.service_model.service_name == "dynamodb" and model.name in ("Query", "Scan"):
-            counts.items_read += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
+            scanned = int(parsed.get("ScannedCount", parsed.get("Count", 0)))
+            counts.items_read += scanned
+            counts.read_units += max(1, scanned) * 0.5  # small items; a Query costs at least 0.5
 
     events.register("before-call.*.*", before_call, unique_id="bench-counter")
     events.register("after-call.*.*", after_call, unique_id="bench-counter-after")
@@ -113,10 +116,19 @@ def _count_dynamodb(operation: str, body: dict[str, Any], counts: AwsCounts) -> 
                 )
                 counts.write_units += write_units(item)
                 counts.items_written += 1
+    elif operation == "TransactWriteItems":
+        for entry in body["TransactItems"]:
+            ((kind, op),) = entry.items()
+            # Transactions bill 2 units per item per KB (ConditionCheck: 2 read units, approximated).
+            counts.write_units += 2 * (write_units(op["Item"]) if kind == "Put" else 1)
+            counts.items_written += kind != "ConditionCheck"
     elif operation in _WRITE_OPERATIONS:
         counts.write_units += 1  # updates/deletes of small items; refined where a figure needs it
         counts.items_written += 1
     elif operation == "BatchGetItem":
-        counts.items_read += sum(len(r["Keys"]) for r in body["RequestItems"].values())
+        for request in body["RequestItems"].values():
+            counts.items_read += len(request["Keys"])
+            counts.read_units += len(request["Keys"]) * (1.0 if request.get("ConsistentRead") else 0.5)
     elif operation == "GetItem":
         counts.items_read += 1
+        counts.read_units += 1.0 if body.get("ConsistentRead") else 0.5

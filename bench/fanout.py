@@ -204,6 +204,8 @@ def measure() -> dict[str, Any]:
         "handler_seconds": seconds,
         "sqs_poller_requests_not_counted": dict(polls),
         "counts": total,
+        "write_units": counts.write_units,
+        "read_units": counts.read_units,
     }
 
 
