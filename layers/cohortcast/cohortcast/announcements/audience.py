@@ -5,33 +5,16 @@ member of, so per-segment counts add up to the total. Exclusions and the "alread
 an earlier segment" test read each page's membership states in one `BatchGetItem` per 100.
 """
 
-import base64
-import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
 from cohortcast.announcements.models import Audience
-from cohortcast.errors import BadRequest
 from cohortcast.storage import announcements as store
+from cohortcast.storage import cursors
 from cohortcast.storage import segments as segment_store
 
 PAGE_SIZE = 500  # members read per publish invocation: ~1 s of work, 10 SNS messages per channel
 Recipient = tuple[str, str | None]  # (user_id, segment_id or None for an inline rule)
-
-
-def encode_cursor(value: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as err:
-        raise BadRequest("invalid audience cursor", code="invalid_cursor") from err
-    if not isinstance(value, dict):
-        raise BadRequest("invalid audience cursor", code="invalid_cursor")
-    return value
 
 
 def snapshot_page(
@@ -56,7 +39,7 @@ def iter_snapshot(
 
 
 def _segments_page(audience: Audience, cursor: str | None, limit: int) -> tuple[list[Recipient], str | None]:
-    position = decode_cursor(cursor) if cursor else {"i": 0}
+    position = cursors.decode_object(cursor) if cursor else {"i": 0}
     index, member_cursor = int(position.get("i", 0)), position.get("c")
     segments = audience.segments
     while index < len(segments):
@@ -76,9 +59,9 @@ def _segments_page(audience: Audience, cursor: str | None, limit: int) -> tuple[
         ]
     page = [(user_id, segments[index]) for _, user_id in members]
     if member_cursor is not None:
-        return page, encode_cursor({"i": index, "c": member_cursor})
+        return page, cursors.encode({"i": index, "c": member_cursor})
     if index + 1 < len(segments):
-        return page, encode_cursor({"i": index + 1})
+        return page, cursors.encode({"i": index + 1})
     return page, None
 
 
@@ -92,7 +75,7 @@ def _rule_page(
     rule = parse_rule(audience.rule)
     registry = get_registry()
     compiled = compile_rule(rule, segment_rule=registry.rule_of)
-    start_key = decode_cursor(cursor).get("k") if cursor else None
+    start_key = cursors.decode_object(cursor).get("k") if cursor else None
     records, last_key = store.scan_profiles(limit, start_key)
     records = [r for r in records if r.user_id]
     needs_states = bool(audience.exclude_segments) or bool(referenced_segments(rule))
@@ -106,4 +89,4 @@ def _rule_page(
             continue
         if compiled.matches(record.view(member_of), now):
             page.append((record.user_id, None))  # type: ignore[arg-type]
-    return page, encode_cursor({"k": last_key}) if last_key else None
+    return page, cursors.encode({"k": last_key}) if last_key else None

@@ -7,9 +7,7 @@ message re-does idempotent writes and then stops instead of counting twice. An e
 new job id; messages of the old job are dropped.
 """
 
-import base64
 import contextlib
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -23,7 +21,7 @@ from cohortcast.observability import logger
 from cohortcast.profiles.record import ProfileRecord
 from cohortcast.segments import evaluation
 from cohortcast.segments.registry import Registry, get_registry, invalidate
-from cohortcast.storage import aws, keys
+from cohortcast.storage import aws, cursors, keys
 from cohortcast.storage import events as event_store
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
@@ -62,11 +60,11 @@ def _message(segment_id: str, job_id: str, part: int, cursor: str) -> dict[str, 
 def _encode_key(key: dict[str, Any] | None) -> str:
     if not key:
         return DONE
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+    return cursors.encode(key)
 
 
 def _decode_key(cursor: str) -> dict[str, Any] | None:
-    return json.loads(base64.urlsafe_b64decode(cursor.encode())) if cursor else None
+    return cursors.decode_object(cursor) if cursor else None
 
 
 def process_page(message: dict[str, Any], now: datetime, send: Send, *, redelivered: bool = False) -> str:

@@ -3,7 +3,6 @@
 Layout and reasons: docs/data-model.md ("Announcements and delivery").
 """
 
-import base64
 import json
 import zlib
 from collections.abc import Iterable, Mapping
@@ -14,8 +13,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from cohortcast.config import get_settings
-from cohortcast.errors import BadRequest
-from cohortcast.storage import aws, keys
+from cohortcast.storage import aws, cursors, keys
 
 
 class StatusConflict(Exception):
@@ -46,16 +44,6 @@ def _table() -> Any:
     return aws.table(get_settings().data_table)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if type(value).__name__ == "Decimal":
-        return int(value)
-    return value
-
-
 # -- the announcement --------------------------------------------------------------------------
 
 _DOC_FIELDS = ("title", "body", "topic", "channels", "priority", "audience", "local_time")
@@ -84,7 +72,7 @@ def _document(item: dict[str, Any]) -> dict[str, Any]:
         "id": item["sk"],
         "status": item["status"],
         **json.loads(item["doc"]),
-        **{k: _plain(item[k]) for k in _TIME_FIELDS if k in item},
+        **{k: cursors.plain(item[k]) for k in _TIME_FIELDS if k in item},
     }
 
 
@@ -105,16 +93,10 @@ def list_announcements(limit: int, cursor: str | None) -> tuple[list[dict[str, A
         "Limit": limit,
     }
     if cursor:
-        try:
-            last = base64.urlsafe_b64decode(cursor.encode()).decode()
-        except (ValueError, UnicodeDecodeError) as err:
-            raise BadRequest(
-                "invalid cursor", {"in": "query", "pointer": "/cursor"}, code="invalid_cursor"
-            ) from err
-        query["ExclusiveStartKey"] = {"pk": keys.ANNOUNCEMENTS_PK, "sk": last}
+        query["ExclusiveStartKey"] = {"pk": keys.ANNOUNCEMENTS_PK, "sk": str(cursors.decode(cursor))}
     response = _table().query(**query)
     last_key = response.get("LastEvaluatedKey")
-    next_cursor = base64.urlsafe_b64encode(last_key["sk"].encode()).decode() if last_key else None
+    next_cursor = cursors.encode(last_key["sk"]) if last_key else None
     return [_document(item) for item in response.get("Items", [])], next_cursor
 
 

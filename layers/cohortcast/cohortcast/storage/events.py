@@ -1,6 +1,5 @@
 """Events table: raw events per profile, newest queried first, expired by TTL."""
 
-import base64
 import json
 import zlib
 from collections.abc import Iterable, Iterator
@@ -10,8 +9,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from cohortcast.config import get_settings
-from cohortcast.errors import BadRequest
-from cohortcast.storage import aws, keys
+from cohortcast.storage import aws, cursors, keys
 
 
 @dataclass(slots=True)
@@ -81,18 +79,11 @@ def page(profile_pk: str, limit: int, cursor: str | None) -> tuple[list[StoredEv
         "Limit": limit,
     }
     if cursor:
-        query["ExclusiveStartKey"] = {"pk": profile_pk, "sk": _decode_cursor(cursor)}
+        query["ExclusiveStartKey"] = {"pk": profile_pk, "sk": str(cursors.decode(cursor))}
     response = _table().query(**query)
     last = response.get("LastEvaluatedKey")
-    next_cursor = base64.urlsafe_b64encode(last["sk"].encode()).decode() if last else None
+    next_cursor = cursors.encode(last["sk"]) if last else None
     return [from_item(item) for item in response.get("Items", [])], next_cursor
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (ValueError, UnicodeDecodeError) as err:
-        raise BadRequest("invalid cursor", code="invalid_cursor") from err
 
 
 def all_for(profile_pk: str) -> Iterator[StoredEvent]:

@@ -3,7 +3,6 @@
 The layout and the reasons for it are in docs/data-model.md ("Segments").
 """
 
-import base64
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -13,8 +12,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from cohortcast.config import get_settings
-from cohortcast.errors import BadRequest
-from cohortcast.storage import aws, keys
+from cohortcast.storage import aws, cursors, keys
 
 
 class StaleDefinition(Exception):
@@ -103,21 +101,10 @@ def _definition(item: dict[str, Any]) -> SegmentDefinition:
         version=int(item.get("version", 0)),
         status=item.get("status", "active"),
         size=max(0, int(item.get("size", 0))),
-        backfill=_plain(item.get("backfill") or {}),
+        backfill=cursors.plain(item.get("backfill") or {}),
         created_at=item.get("created_at", ""),
         updated_at=item.get("updated_at", ""),
     )
-
-
-def _plain(value: Any) -> Any:
-    """Decimals from boto3 back to ints (progress counters are whole numbers)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if type(value).__name__ == "Decimal":
-        return int(value)
-    return value
 
 
 def list_definitions() -> list[SegmentDefinition]:
@@ -250,7 +237,7 @@ def advance_backfill(
         if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
             return None
         raise
-    return _plain(response["Attributes"].get("backfill") or {})
+    return cursors.plain(response["Attributes"].get("backfill") or {})
 
 
 def finish_backfill(segment_id: str, job_id: str, fields: dict[str, Any]) -> None:
@@ -425,25 +412,9 @@ def due_page(
 # -- member lists, history --------------------------------------------------------------------
 
 
-def encode_cursor(value: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as err:
-        raise BadRequest(
-            "invalid cursor", {"pointer": "/cursor", "in": "query"}, code="invalid_cursor"
-        ) from err
-    if not isinstance(value, dict):
-        raise BadRequest("invalid cursor", {"pointer": "/cursor", "in": "query"}, code="invalid_cursor")
-    return value
-
-
 def member_page(segment_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """Members shard by shard; the cursor holds the shard and the last key read in it."""
-    position = decode_cursor(cursor) if cursor else {"s": 0}
+    position = cursors.decode_object(cursor) if cursor else {"s": 0}
     shard, last = int(position.get("s", 0)), position.get("k")
     members: list[dict[str, Any]] = []
     while shard < keys.MEMBER_SHARDS and len(members) < limit:
@@ -460,7 +431,7 @@ def member_page(segment_id: str, limit: int, cursor: str | None) -> tuple[list[d
             shard, last = shard + 1, None
     if shard >= keys.MEMBER_SHARDS:
         return members, None
-    return members, encode_cursor({"s": shard, "k": last} if last else {"s": shard})
+    return members, cursors.encode({"s": shard, "k": last} if last else {"s": shard})
 
 
 def iter_members(segment_id: str) -> Iterator[dict[str, Any]]:
