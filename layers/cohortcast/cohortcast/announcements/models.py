@@ -9,18 +9,6 @@ Channel = Literal["email", "push", "sms"]
 Priority = Literal["normal", "critical"]
 Status = Literal["scheduled", "publishing", "sent", "cancelled"]
 SKIP_REASONS = ("no_address", "suppressed", "unsubscribed", "frequency_cap", "quiet_hours", "cancelled")
-COUNTER_NAMES = (
-    "planned",
-    "sent",
-    "delivered",
-    "opened",
-    "clicked",
-    "bounced",
-    "complained",
-    "failed",
-    "in_doubt",
-    *(f"skipped.{reason}" for reason in SKIP_REASONS),
-)
 
 MAX_SEGMENTS = 20
 

@@ -322,10 +322,6 @@ def _state(item: dict[str, Any]) -> MembershipState:
     )
 
 
-def state_from_item(item: dict[str, Any]) -> MembershipState:
-    return _state(item)
-
-
 def get_states(profile_pks: Iterable[str]) -> dict[str, MembershipState]:
     key_list = [
         {"pk": keys.membership_state_pk(pk), "sk": keys.MEMBERSHIP_STATE_SK}
