@@ -45,7 +45,7 @@ sam-validate: $(VENV)/.installed
 	$(SAM_ENV) $(VENV)/bin/sam validate --lint --template template.yaml
 
 build: $(VENV)/.installed ## sam build (python3.13 runtime)
-	$(SAM_ENV) $(VENV)/bin/sam build --template template.yaml
+	$(SAM_ENV) $(VENV)/bin/sam build --parallel --template template.yaml
 
 demo: $(VENV)/.installed ## demo users, segments and an announcement on the running `make run` stack
 	$(PY) -m local.demo
