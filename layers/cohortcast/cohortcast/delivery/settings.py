@@ -4,16 +4,14 @@ import time
 from functools import cache
 
 from botocore.exceptions import ClientError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cohortcast.config import EnvironmentModel
 from cohortcast.storage import aws
 
 SECRET_CACHE_SECONDS = 300.0
 
 
-class DeliverySettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
-
+class DeliverySettings(EnvironmentModel):
     ses_configuration_set: str = ""
     # Either a Secrets Manager secret (ARN or name) or an SSM SecureString/String parameter name.
     unsubscribe_secret_arn: str = ""
@@ -25,7 +23,7 @@ class DeliverySettings(BaseSettings):
 
 @cache
 def delivery_settings() -> DeliverySettings:
-    return DeliverySettings()
+    return DeliverySettings.from_environment()
 
 
 _secrets: dict[str, tuple[float, list[bytes]]] = {}
