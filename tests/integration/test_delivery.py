@@ -116,10 +116,11 @@ def test_one_click_over_http_unsubscribes_and_the_next_announcement_skips_with_u
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 200
-    assert (
-        stack.http.get(path.rstrip("A") + "B" if not path.endswith("B") else path[:-1] + "C").status_code
-        == 400
-    )
+    # Change a character in the middle: every bit of it is significant (the last character of
+    # base64 may carry unused bits, so changing it can leave the decoded token the same).
+    middle = len(path) // 2
+    tampered = path[:middle] + ("B" if path[middle] != "B" else "C") + path[middle + 1 :]
+    assert stack.http.get(tampered).status_code == 400
 
     second_id = announce(stack, segment_id, f"Second {run}", topic=topic)
     settle(stack)
