@@ -33,7 +33,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 unit: $(VENV)/.installed browser
-	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+	$(PY) -m pytest tests/unit -q -p no:cacheprovider -n 2
 
 integration: $(VENV)/.installed
 	$(PY) -m pytest tests/integration -q -p no:cacheprovider
