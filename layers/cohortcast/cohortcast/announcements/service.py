@@ -321,15 +321,8 @@ def _channel_estimates(
                 user_id, found.get(_pair(delivery_store.preferences_key(user_id)))
             )
             address_hash = hashes[(name, user_id)]
-            audience = policy.Audience(
-                address=addresses[(name, user_id)],
-                suppressed=bool(address_hash)
-                and _pair(delivery_store.suppression_key(address_hash)) in found,  # type: ignore[arg-type]
-                unsubscribed_all=prefs.unsubscribed_all,
-                topics_off=prefs.topics_off,
-                sends=prefs.sends,
-                timezone=traits[user_id].get("timezone"),
-            )
+            suppressed = bool(address_hash) and _pair(delivery_store.suppression_key(address_hash)) in found  # type: ignore[arg-type]
+            audience = policy.Audience.of(addresses[(name, user_id)], suppressed, prefs, traits[user_id])
             decision = policy.decide(rules, audience, when)
             if decision.action == policy.SKIP:
                 skipped[decision.reason or "unknown"] += 1

@@ -206,14 +206,8 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
             first_planned_at=planned_at,
             local_time=getattr(announcement, "local_time", None),
         )
-        audience = policy.Audience(
-            address=addresses[user_id],
-            suppressed=bool(address_hash) and _pair(store.suppression_key(address_hash)) in found,  # type: ignore[arg-type]
-            unsubscribed_all=prefs.unsubscribed_all,
-            topics_off=prefs.topics_off,
-            sends=prefs.sends,
-            timezone=traits[user_id].get("timezone"),
-        )
+        suppressed = bool(address_hash) and _pair(store.suppression_key(address_hash)) in found  # type: ignore[arg-type]
+        audience = policy.Audience.of(addresses[user_id], suppressed, prefs, traits[user_id])
         decision = policy.decide(rules, audience, now)
         if decision.action == policy.SKIP:
             skipped = replace(

@@ -46,6 +46,20 @@ class Audience:
     sends: dict[str, str]  # announcement id → ISO time (frequency-cap window bookkeeping)
     timezone: str | None
 
+    @classmethod
+    def of(
+        cls, address: str | None, suppressed: bool, preferences: Any, traits: dict[str, Any]
+    ) -> "Audience":
+        """From the deliverer's reads: a profile's traits and the user's stored preferences."""
+        return cls(
+            address=address,
+            suppressed=suppressed,
+            unsubscribed_all=preferences.unsubscribed_all,
+            topics_off=preferences.topics_off,
+            sends=preferences.sends,
+            timezone=traits.get("timezone"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Rules:
