@@ -45,6 +45,21 @@ class LocalStack:
         assert response.status_code == 200, f"local stack did not drain: {response.text}"
         return response.json()
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Publish → fan-out → email queue → SES → (emulated) SES events → feedback: two rounds."""
+        self.drain(timeout=timeout)
+        self.drain(timeout=timeout)
+
+    def counts_when(self, announcement_id: str, ready: Any, timeout: float = 30.0) -> dict[str, Any]:
+        """The announcement's counts once `ready(counts)` holds (queues may still be settling)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = self.admin.get(f"/v1/announcements/{announcement_id}").json()["counts"]
+            if ready(counts) or time.monotonic() > deadline:
+                return counts
+            self.drain()
+            time.sleep(0.2)
+
     def run_schedule(self, function_logical_id: str, time: str | None = None) -> dict[str, Any]:
         """Fire the function's schedules as if the clock said `time` (ISO-8601; default now)."""
         response = self.http.post(

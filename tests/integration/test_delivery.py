@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import time
 import uuid
 
 import boto3
@@ -43,22 +42,6 @@ def announce(stack, segment_id: str, title: str, topic: str = "product-updates")
     return response.json()["id"]
 
 
-def settle(stack) -> None:
-    stack.drain()  # publish → fan-out → email queue → SES → (emulated) SES events → feedback
-    stack.drain()
-
-
-def counts_when(stack, announcement_id: str, ready, timeout: float = 20.0) -> dict:
-    """The announcement's counts once `ready(counts)` holds (queues may still be settling)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = stack.admin.get(f"/v1/announcements/{announcement_id}").json()["counts"]
-        if ready(counts) or time.monotonic() > deadline:
-            return counts
-        stack.drain()
-        time.sleep(0.2)
-
-
 def emails_titled(stack, title: str) -> list[dict]:
     return [e for e in stack.outbox() if e["subject"].startswith(title)]
 
@@ -71,7 +54,7 @@ def test_an_announcement_reaches_the_outbox_as_multipart_with_unsubscribe_header
     segment_id = static_segment(stack, list(users))
     title = f"Delivery {run}"
     announcement_id = announce(stack, segment_id, title)
-    settle(stack)
+    stack.settle()
 
     sent = emails_titled(stack, title)
     assert sorted(address for e in sent for address in e["to"]) == sorted(t["email"] for t in users.values())
@@ -81,7 +64,7 @@ def test_an_announcement_reaches_the_outbox_as_multipart_with_unsubscribe_header
     assert re.match(r"<https://[^>]+/u/[A-Za-z0-9_-]+>, <mailto:[^>]+>", parsed["List-Unsubscribe"])
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
-    counts = counts_when(stack, announcement_id, lambda c: c["delivered"] == 3)
+    counts = stack.counts_when(announcement_id, lambda c: c["delivered"] == 3, timeout=20)
     assert counts["planned"] == 3 and counts["sent"] == 3 and counts["in_doubt"] == 0
     assert counts["delivered"] == 3  # the local stack's emulated SES Delivery events
     assert (
@@ -102,7 +85,7 @@ def test_one_click_over_http_unsubscribes_and_the_next_announcement_skips_with_u
     segment_id = static_segment(stack, list(users))
     topic = f"topic-{run}"
     announce(stack, segment_id, f"First {run}", topic=topic)
-    settle(stack)
+    stack.settle()
 
     first = next(e for e in emails_titled(stack, f"First {run}") if f"oc-{run}-0@example.org" in e["to"])
     header = email.message_from_string(first["raw"], policy=email.policy.default)["List-Unsubscribe"]
@@ -123,9 +106,9 @@ def test_one_click_over_http_unsubscribes_and_the_next_announcement_skips_with_u
     assert stack.http.get(tampered).status_code == 400
 
     second_id = announce(stack, segment_id, f"Second {run}", topic=topic)
-    settle(stack)
+    stack.settle()
     assert [e["to"] for e in emails_titled(stack, f"Second {run}")] == [[f"oc-{run}-1@example.org"]]
-    counts = counts_when(stack, second_id, lambda c: c["sent"] + c["skipped_total"] == 2)
+    counts = stack.counts_when(second_id, lambda c: c["sent"] + c["skipped_total"] == 2, timeout=20)
     assert counts["skipped"]["unsubscribed"] == 1 and counts["sent"] == 1, counts
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import time
 import uuid
 
 import pytest
@@ -56,14 +55,14 @@ def test_fifty_users_to_a_segment_to_the_outbox_and_one_click_unsubscribe(stack)
     )
     assert response.status_code == 201, response.text
     announcement_id = response.json()["id"]
-    _settle(stack)
+    stack.settle(timeout=60)
 
     sent = [e for e in stack.outbox() if e["subject"] == title]
     assert sorted(a for e in sent for a in e["to"]) == expected  # the right users, exactly once each
     parsed = email.message_from_string(sent[0]["raw"], policy=email.policy.default)
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    counts = _counts(stack, announcement_id, lambda c: c["sent"] == 20)
+    counts = stack.counts_when(announcement_id, lambda c: c["sent"] == 20)
     assert counts["planned"] == 20 and counts["sent"] == 20, counts
 
     leaver = next(e for e in sent if e["to"] == [expected[0]])
@@ -88,23 +87,8 @@ def test_fifty_users_to_a_segment_to_the_outbox_and_one_click_unsubscribe(stack)
         },
     )
     second_id = response.json()["id"]
-    _settle(stack)
+    stack.settle(timeout=60)
     second = sorted(a for e in stack.outbox() if e["subject"] == second_title for a in e["to"])
     assert second == expected[1:]
-    counts = _counts(stack, second_id, lambda c: c["sent"] + c["skipped_total"] == 20)
+    counts = stack.counts_when(second_id, lambda c: c["sent"] + c["skipped_total"] == 20)
     assert counts["skipped"]["unsubscribed"] == 1 and counts["sent"] == 19
-
-
-def _settle(stack) -> None:
-    stack.drain(timeout=60)
-    stack.drain(timeout=60)
-
-
-def _counts(stack, announcement_id: str, ready, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = stack.admin.get(f"/v1/announcements/{announcement_id}").json()["counts"]
-        if ready(counts) or time.monotonic() > deadline:
-            return counts
-        stack.drain()
-        time.sleep(0.2)
