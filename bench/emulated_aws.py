@@ -8,14 +8,12 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from local import FAKE_AWS_ENV
 from local.provision import provision
 from local.template import Resources, all_function_environments, load_template, union_environment
 
-FAKE_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",
+BENCH_ENV = {
+    **FAKE_AWS_ENV,
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
@@ -25,7 +23,7 @@ FAKE_AWS_ENV = {
 def emulated_aws() -> Iterator[Resources]:
     from cohortcast.storage import aws as storage
 
-    os.environ.update(FAKE_AWS_ENV)
+    os.environ.update(BENCH_ENV)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     storage.reset()
     with mock_aws():

@@ -12,16 +12,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    # X-Ray has no daemon locally; Powertools would otherwise try to emit segments.
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
+from local import FAKE_AWS_ENV
 
 
 def main() -> int:
@@ -41,7 +32,7 @@ def main() -> int:
     moto = ThreadedMotoServer(ip_address=host, port=aws_port, verbose=False)
     moto.start()
     # Before any handler import: our code builds boto3 clients lazily and boto3 reads these.
-    os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=f"http://{host}:{aws_port}")
+    os.environ.update(FAKE_AWS_ENV, AWS_ENDPOINT_URL=f"http://{host}:{aws_port}")
 
     import boto3
 

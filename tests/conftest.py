@@ -10,19 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local import FAKE_AWS_ENV
 from local.lambda_context import LambdaContext
 from local.provision import provision
 from local.template import Resources, all_function_environments, load_template, union_environment
-
-FAKE_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
 
 
 @cache
