@@ -11,14 +11,20 @@ from cohortcast.errors import BadRequest
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_MESSAGES = 2500
+GZIP_MAGIC = b"\x1f\x8b"  # no JSON text can start with it (0x1f is not JSON whitespace)
 
 
 def decode_body(body: str | None, *, is_base64: bool, content_encoding: str | None, limit: int) -> Any:
-    """The JSON document in a request body, or BadRequest naming what is wrong."""
+    """The JSON document in a request body, or BadRequest naming what is wrong.
+
+    The bytes decide, not the headers: SDKs mislabel bodies (RudderStack's Node SDK sends gzip
+    as application/x-www-form-urlencoded), and Segment's and RudderStack's servers read them."""
     raw = _raw_bytes(body, is_base64)
     encoding = (content_encoding or "").strip().lower()
-    if encoding == "gzip":
+    if raw.startswith(GZIP_MAGIC):
         raw = _gunzip(raw, limit)
+    elif encoding == "gzip":
+        raise BadRequest("Content-Encoding is gzip but the body is not gzip", code="invalid_gzip")
     elif encoding not in ("", "identity"):
         raise BadRequest(f"unsupported Content-Encoding {encoding!r}; use gzip or none", code="bad_encoding")
     if len(raw) > limit:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from cohortcast.clock import utcnow
 from cohortcast.config import get_settings
-from cohortcast.errors import BadRequest, CohortcastError, Forbidden, Unauthorized
+from cohortcast.errors import BadRequest, Forbidden, Unauthorized
 from cohortcast.http.auth import caller_from_event, caller_from_key
 from cohortcast.ingest.messages import MESSAGE_TYPES
 from cohortcast.ingest.payload import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, decode_body
@@ -16,9 +16,6 @@ from cohortcast.ingest.service import Batch, IngestResult, ingest
 from cohortcast.observability import metrics
 
 router = Router()
-
-# sendBeacon() can only send text/plain, so browsers' Segment clients use it too.
-_ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain")
 
 
 class RejectedMessage(BaseModel):
@@ -33,11 +30,6 @@ class IngestResponse(BaseModel):
     accepted: int = Field(description="messages stored, including retried duplicates stored earlier")
     duplicates: int = Field(description="messages already stored earlier (same messageId)")
     rejected: list[RejectedMessage] = []
-
-
-class UnsupportedMediaType(CohortcastError):
-    status = 415
-    code = "unsupported_media_type"
 
 
 _MESSAGE_SCHEMA = {
@@ -68,10 +60,9 @@ def add_request_bodies(openapi: dict[str, Any]) -> dict[str, Any]:
 
 
 def _handle(implied_type: str | None) -> IngestResponse:
+    # Content-Type is not checked: clients label the same JSON as application/json, text/plain
+    # (sendBeacon) or form-urlencoded (RudderStack's Node SDK); decode_body reads the bytes.
     event = router.current_event
-    content_type = (event.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
-    if content_type not in _ACCEPTED_CONTENT_TYPES:
-        raise UnsupportedMediaType(f"Content-Type must be application/json, not {content_type!r}")
     limit = MAX_MESSAGE_BYTES if implied_type else MAX_BATCH_BYTES
     document = decode_body(
         event.body,
