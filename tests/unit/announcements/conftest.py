@@ -11,12 +11,10 @@ import pytest
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """Routes read the clock through `utcnow`; pin it."""
-    from cohortcast.announcements import routes
-
-    monkeypatch.setattr(routes, "utcnow", lambda: NOW)
+@pytest.fixture(autouse=True)
+def clock(clock):
+    """The suite's fixed clock, moved to this package's NOW."""
+    clock.move_to(NOW)
     return NOW
 
 

@@ -20,6 +20,13 @@ ANNOUNCEMENT_ID = "ann_01JDELIVERY0000000000000001"
 SEGMENT = "seg_01JSEGMENT00000000000000001"
 
 
+@pytest.fixture(autouse=True)
+def clock(clock):
+    """The suite's fixed clock, moved to this package's NOW (handlers read it; the logic takes `now`)."""
+    clock.move_to(NOW)
+    return clock
+
+
 @dataclass
 class Cap:
     count: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +14,9 @@ from boto3.dynamodb.types import TypeSerializer
 from cohortcast.clock import epoch_day
 from cohortcast.profiles.behaviour import Behaviour
 from cohortcast.profiles.record import ProfileRecord
+from tests.conftest import TEST_NOW
 
-NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+NOW = TEST_NOW
 TODAY = epoch_day(NOW)
 
 

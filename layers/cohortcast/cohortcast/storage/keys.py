@@ -61,8 +61,15 @@ def segment_transitions_pk(segment_id: str) -> str:
     return f"SEG#{segment_id}#T"
 
 
-def segment_transition_sk(at: str, profile_pk: str) -> str:
-    return f"{at}#{profile_pk}"
+def segment_transition_sk(at: str, kind: str, profile_pk: str) -> str:
+    # The kind is part of the key: one batch can make a user enter and exit at the same `now`.
+    return f"{at}#{kind}#{profile_pk}"
+
+
+def parse_segment_transition_sk(sk: str) -> tuple[str, str, str]:
+    """(at, kind, profile_pk) of a transition's sort key."""
+    at, kind, profile_pk = sk.split("#", 2)
+    return at, kind, profile_pk
 
 
 def segment_size_pk(segment_id: str) -> str:
@@ -75,6 +82,15 @@ def membership_state_pk(profile_pk: str) -> str:
 
 def profile_pk_of_membership_state(pk: str) -> str:
     return pk.removeprefix("MEMBERSHIP#")
+
+
+# A pointer to each transition naming a user, in that user's MEMBERSHIP# partition: erasure
+# finds them all with one Query instead of reading every segment's whole history.
+TRANSITION_POINTER_PREFIX = "T#"
+
+
+def transition_pointer_sk(segment_id: str, transition_sk: str) -> str:
+    return f"{TRANSITION_POINTER_PREFIX}{segment_id}#{transition_sk}"
 
 
 def sweep_due_pk(shard: int) -> str:

@@ -4,6 +4,8 @@ The layout and the reasons for it are in docs/data-model.md ("Segments").
 """
 
 import json
+import random
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +15,9 @@ from botocore.exceptions import ClientError
 
 from cohortcast.config import get_settings
 from cohortcast.storage import aws, cursors, keys
+
+# Concurrent changes of one segment conflict on its size inside transactions: retried this often.
+_CONFLICT_ATTEMPTS = 6
 
 
 class StaleDefinition(Exception):
@@ -262,6 +267,51 @@ def finish_backfill(segment_id: str, job_id: str, fields: dict[str, Any]) -> Non
 
 def apply_change(change: Change, user_id: str | None, at_epoch: float) -> bool:
     """Write one enter/exit with its transition, exactly once; False if it was already applied."""
+    size = size_change(change.segment_id, 1 if change.kind == "enter" else -1)
+    try:
+        transact([*change_actions(change, user_id, at_epoch), size])
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "TransactionCanceledException" and _condition_failed(err):
+            return False
+        raise
+    return True
+
+
+def size_change(segment_id: str, delta: int) -> dict[str, Any]:
+    """The transaction action moving a segment's size with its memberships.
+
+    In the same transaction, the size always equals the number of membership items: no
+    separate ADD to lose in a crash, no recount racing with concurrent changes. A deleted
+    segment fails the condition, so its memberships are not written either. One per
+    transaction: a transaction may touch the definition item only once.
+    """
+    return {
+        "Update": {
+            "TableName": get_settings().data_table,
+            "Key": {"pk": {"S": keys.SEGMENTS_PK}, "sk": {"S": segment_id}},
+            "UpdateExpression": "ADD #size :d",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": {"#size": "size"},
+            "ExpressionAttributeValues": {":d": {"N": str(delta)}},
+        }
+    }
+
+
+def transact(items: list[dict[str, Any]]) -> None:
+    """TransactWriteItems, retried while a concurrent change of the same segment holds its size."""
+    for attempt in range(_CONFLICT_ATTEMPTS):
+        try:
+            _client().transact_write_items(TransactItems=items)
+            return
+        except ClientError as err:
+            if not _cancelled_for(err, "TransactionConflict") or attempt + 1 == _CONFLICT_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+
+
+def change_actions(change: Change, user_id: str | None, at_epoch: float) -> list[dict[str, Any]]:
+    """The transaction actions of one enter/exit: the conditional membership write, the
+    transition and its pointer. Bulk changes put several of these in one transaction."""
     table = get_settings().data_table
     member_key = {
         "pk": {
@@ -284,30 +334,38 @@ def apply_change(change: Change, user_id: str | None, at_epoch: float) -> bool:
         }
     transition = {
         "pk": {"S": keys.segment_transitions_pk(change.segment_id)},
-        "sk": {"S": keys.segment_transition_sk(change.at, change.profile_pk)},
+        "sk": {"S": keys.segment_transition_sk(change.at, change.kind, change.profile_pk)},
         "kind": {"S": change.kind},
         "reason": {"S": change.reason},
         "expires_at": {"N": str(_expiry(at_epoch))},
     }
     if user_id is not None:
         transition["user_id"] = {"S": user_id}
-    try:
-        _client().transact_write_items(
-            TransactItems=[member_op, {"Put": {"TableName": table, "Item": transition}}]
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] == "TransactionCanceledException" and _condition_failed(err):
-            return False
-        raise
-    add_size(change.segment_id, 1 if change.kind == "enter" else -1)
-    return True
+    pointer = {  # written with the transition, so erasure can never miss one (delete_history)
+        "pk": {"S": keys.membership_state_pk(change.profile_pk)},
+        "sk": {"S": keys.transition_pointer_sk(change.segment_id, transition["sk"]["S"])},
+        "transition_pk": transition["pk"],
+        "transition_sk": transition["sk"],
+        "expires_at": transition["expires_at"],
+    }
+    return [
+        member_op,
+        {"Put": {"TableName": table, "Item": transition}},
+        {"Put": {"TableName": table, "Item": pointer}},
+    ]
 
 
 def _condition_failed(err: ClientError) -> bool:
+    return _cancelled_for(err, "ConditionalCheckFailed")
+
+
+def _cancelled_for(err: ClientError, code: str) -> bool:
+    if err.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
     reasons = err.response.get("CancellationReasons") or []
     if not reasons:  # some emulators omit the reasons; the message still names the cause
-        return "ConditionalCheckFailed" in str(err)
-    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+        return code in str(err)
+    return any(r.get("Code") == code for r in reasons)
 
 
 # -- per-user state ----------------------------------------------------------------------------
@@ -390,6 +448,26 @@ def delete_state(profile_pk: str) -> None:
     _table().delete_item(Key={"pk": keys.membership_state_pk(profile_pk), "sk": keys.MEMBERSHIP_STATE_SK})
 
 
+def delete_history(profile_pk: str) -> int:
+    """Erase every transition naming the profile (found through its pointers) and the pointers."""
+    query: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(keys.membership_state_pk(profile_pk))
+        & Key("sk").begins_with(keys.TRANSITION_POINTER_PREFIX),
+        "ConsistentRead": True,
+    }
+    erased = 0
+    with _table().batch_writer() as batch:
+        while True:
+            response = _table().query(**query)
+            for pointer in response.get("Items", []):
+                batch.delete_item(Key={"pk": pointer["transition_pk"], "sk": pointer["transition_sk"]})
+                batch.delete_item(Key={"pk": pointer["pk"], "sk": pointer["sk"]})
+                erased += 1
+            if "LastEvaluatedKey" not in response:
+                return erased
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
 def due_page(
     shard: int, due_by: str, limit: int, start_key: dict | None
 ) -> tuple[list[MembershipState], dict | None]:
@@ -469,16 +547,19 @@ def recent_transitions(segment_id: str, limit: int) -> list[dict[str, Any]]:
         ScanIndexForward=False,
         Limit=limit,
     )
-    return [
-        {
-            "at": item["sk"].split("#", 1)[0],
-            "profile": item["sk"].split("#", 1)[1],
-            "user_id": item.get("user_id"),
-            "kind": item.get("kind"),
-            "reason": item.get("reason"),
-        }
-        for item in response.get("Items", [])
-    ]
+    transitions = []
+    for item in response.get("Items", []):
+        at, kind, profile_pk = keys.parse_segment_transition_sk(item["sk"])
+        transitions.append(
+            {
+                "at": at,
+                "profile": profile_pk,
+                "user_id": item.get("user_id"),
+                "kind": kind,
+                "reason": item.get("reason"),
+            }
+        )
+    return transitions
 
 
 def put_size_snapshot(segment_id: str, at: str, size: int, at_epoch: float) -> None:
@@ -514,16 +595,30 @@ def delete_segment_data(segment_id: str) -> int:
 
 
 def remove_member(segment_id: str, profile_pk: str) -> bool:
-    """Delete a membership without a transition (erasure); False if there was none."""
+    """Delete a membership without a transition (erasure, purge); False if there was none."""
     shard = keys.shard_of(profile_pk, keys.MEMBER_SHARDS)
+    key = {"pk": keys.segment_member_pk(segment_id, shard), "sk": profile_pk}
+    delete = {
+        "Delete": {
+            "TableName": get_settings().data_table,
+            "Key": {"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+    }
     try:
-        _table().delete_item(
-            Key={"pk": keys.segment_member_pk(segment_id, shard), "sk": profile_pk},
-            ConditionExpression=Attr("pk").exists(),
-        )
+        transact([delete, size_change(segment_id, -1)])
+        return True
+    except ClientError as err:
+        reasons = err.response.get("CancellationReasons") or []
+        if not _condition_failed(err):
+            raise
+        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            return False  # not a member
+    # The segment itself is deleted (a purge): its size no longer matters.
+    try:
+        _table().delete_item(Key=key, ConditionExpression=Attr("pk").exists())
     except ClientError as err:
         if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
             return False
         raise
-    add_size(segment_id, -1)
     return True
