@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_TRACE_DISABLED := 1
 SAM_ENV := PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: run test lint unit integration cfn-lint sam-validate build bench demo deploy clean browser
+.PHONY: run test lint unit integration node-sdks cfn-lint sam-validate build bench demo deploy clean browser
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (install it, e.g. pyenv install 3.13)"; exit 1; }
@@ -35,8 +35,15 @@ lint: $(VENV)/.installed
 unit: $(VENV)/.installed browser
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider -n 2
 
-integration: $(VENV)/.installed
+integration: $(VENV)/.installed node-sdks
 	$(PY) -m pytest tests/integration -q -p no:cacheprovider
+
+# The Node SDKs the integration tests drive (tests/integration/node), from its lock file.
+NODE_SDKS := tests/integration/node
+node-sdks: $(NODE_SDKS)/node_modules/.installed
+$(NODE_SDKS)/node_modules/.installed: $(NODE_SDKS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the Node SDK test will be skipped"; exit 0; }; \
+	cd $(NODE_SDKS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed
 
 cfn-lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml

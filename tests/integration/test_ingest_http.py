@@ -3,10 +3,14 @@
 import base64
 import gzip
 import json
+import shutil
+import subprocess
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
+from rudderstack.analytics.client import Client as RudderStackClient
 from segment.analytics.client import Client
 
 pytestmark = pytest.mark.integration
@@ -52,6 +56,50 @@ def test_segment_python_sdk_calls_land_in_the_profile(stack, use_gzip):
     assert len(page["events"]) == 2 and page["next_cursor"]
     rest = stack.admin.get(f"/v1/users/{user}/events", params={"cursor": page["next_cursor"]}).json()
     assert len(page["events"]) + len(rest["events"]) == 4
+
+
+def _assert_sdk_calls_landed(stack, user: str) -> None:
+    """identify (plan), track login, page Docs: as each SDK test sends them."""
+    profile = stack.admin.get(f"/v1/users/{user}")
+    assert profile.status_code == 200, profile.text
+    body = profile.json()
+    assert body["traits"]["plan"] == "enterprise"
+    assert set(body["behaviour"]) == {"login", "$page"}
+    assert len(stack.admin.get(f"/v1/users/{user}/events").json()["events"]) == 3
+
+
+@pytest.mark.parametrize("use_gzip", [False, True])
+def test_rudderstack_python_sdk_calls_land_in_the_profile(stack, use_gzip):
+    user = _uid()
+    errors = []
+    client = RudderStackClient(
+        stack.write_key, host=stack.base_url, gzip=use_gzip, sync_mode=True, max_retries=1,
+        on_error=lambda error, items: errors.append(error),
+    )  # fmt: skip
+    client.identify(user_id=user, traits={"plan": "enterprise", "email": f"{user}@example.test"})
+    client.track(user_id=user, event="login", properties={"method": "sso"})
+    client.page(user_id=user, name="Docs", properties={"path": "/docs"})
+    client.flush()
+    assert errors == []
+    _assert_sdk_calls_landed(stack, user)
+
+
+NODE_SDKS = Path(__file__).parent / "node"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: no Node SDK to run")
+def test_rudderstack_node_sdk_with_default_settings_lands_in_the_profile(stack):
+    # Its defaults send gzip with Content-Type application/x-www-form-urlencoded.
+    assert (NODE_SDKS / "node_modules" / "@rudderstack" / "rudder-sdk-node").is_dir(), (
+        "Node SDKs are not installed: run `make node-sdks` (npm ci in tests/integration/node)"
+    )
+    user = _uid()
+    sent = subprocess.run(
+        ["node", "send_rudderstack.js", stack.base_url, stack.write_key, user],
+        cwd=NODE_SDKS, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    _assert_sdk_calls_landed(stack, user)
 
 
 def test_write_key_in_body_is_accepted(stack):
@@ -111,11 +159,21 @@ def test_invalid_json_is_a_400(ingest):
     _assert_error(response, 400, "invalid_json")
 
 
-def test_wrong_content_type_is_a_415(ingest):
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
+def test_json_body_is_read_whatever_the_content_type(stack, ingest, content_type):
+    user = _uid()
+    headers = {"content-type": content_type} if content_type else {}
+    body = json.dumps({"userId": user, "event": "login"}).encode()
+    response = ingest.post("/v1/track", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert stack.admin.get(f"/v1/users/{user}").status_code == 200
+
+
+def test_form_body_is_a_400_asking_for_json(ingest):
     response = ingest.post(
         "/v1/track", content=b"userId=u1", headers={"content-type": "application/x-www-form-urlencoded"}
     )
-    _assert_error(response, 415, "unsupported_media_type")
+    _assert_error(response, 400, "invalid_json")
 
 
 def test_missing_user_and_anonymous_id_is_a_400(ingest):
@@ -161,6 +219,14 @@ def test_traits_that_are_not_an_object_is_a_400(ingest):
 def test_non_iso_timestamp_is_a_400(ingest):
     response = ingest.post("/v1/track", json={"userId": "u1", "event": "x", "timestamp": "12/01/2026"})
     _assert_error(response, 400, "invalid_timestamp")
+
+
+def test_gzip_body_without_content_encoding_is_read(stack, ingest):
+    user = _uid()
+    body = gzip.compress(json.dumps({"userId": user, "event": "login"}).encode())
+    response = ingest.post("/v1/track", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert stack.admin.get(f"/v1/users/{user}").status_code == 200
 
 
 def test_gzip_body_through_http(stack, ingest):
