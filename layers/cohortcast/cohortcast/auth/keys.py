@@ -7,6 +7,8 @@ secret to protect against guessing, unlike passwords.
 import hashlib
 import secrets
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -19,9 +21,6 @@ from cohortcast.storage import aws, keys
 
 Scope = Literal["write", "admin"]
 _PREFIX: dict[str, str] = {"write": "ccw_", "admin": "cca_"}
-# Verified keys are remembered briefly per container so hot paths skip the lookup.
-_CACHE_SECONDS = 60.0
-_cache: dict[str, tuple[float, "ApiKey | None"]] = {}
 
 
 @dataclass(frozen=True)
@@ -56,19 +55,63 @@ def create_key(scope: Scope, name: str, now: datetime, plaintext: str | None = N
     return plaintext, record
 
 
-def verify_key(plaintext: str) -> ApiKey | None:
-    """The key's record, or None when unknown. Cached for a minute per container."""
+# Keys are remembered per container so hot paths skip the lookup. Unknown keys only briefly
+# (a key created a moment ago works within seconds), and the number of entries is bounded:
+# write keys are public, so anyone can send a stream of random keys.
+KNOWN_KEY_SECONDS = 60.0
+UNKNOWN_KEY_SECONDS = 5.0
+CACHE_MAX_ENTRIES = 1024
+
+
+class KeyCache:
+    """Key digest → record (or None for unknown), least recently used dropped first."""
+
+    def __init__(
+        self, max_entries: int = CACHE_MAX_ENTRIES, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: str) -> tuple[bool, ApiKey | None]:
+        """(hit, record): a miss when the digest was never seen or its entry has expired."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            return False, None
+        if entry[0] <= self.clock():
+            del self._entries[digest]
+            return False, None
+        self._entries.move_to_end(digest)
+        return True, entry[1]
+
+    def put(self, digest: str, record: ApiKey | None) -> None:
+        seconds = KNOWN_KEY_SECONDS if record else UNKNOWN_KEY_SECONDS
+        self._entries[digest] = (self.clock() + seconds, record)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+_cache = KeyCache()
+
+
+def verify_key(plaintext: str, cache: KeyCache | None = None) -> ApiKey | None:
+    """The key's record, or None when unknown. Known keys are cached for a minute, unknown for 5 s."""
     if not plaintext or len(plaintext) > 256:
         return None
+    cache = _cache if cache is None else cache  # an empty cache is falsy
     digest = hash_key(plaintext)
-    cached = _cache.get(digest)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
+    hit, record = cache.get(digest)
+    if hit:
+        return record
     item = (
         aws.table(get_settings().data_table)
         .get_item(Key={"pk": keys.api_key_pk(digest), "sk": keys.API_KEY_SK})
         .get("Item")
     )
     record = ApiKey(key_id=item["key_id"], scope=item["scope"], name=item.get("name", "")) if item else None
-    _cache[digest] = (time.monotonic() + _CACHE_SECONDS, record)
+    cache.put(digest, record)
     return record
