@@ -6,17 +6,21 @@ construct swapped for an inert placeholder, so trait values are substituted *aft
 and can never become Markdown or HTML: the HTML path autoescapes them, then nh3 sanitizes.
 """
 
+import functools
 import html
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import nh3
-from jinja2 import ChainableUndefined, Template, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
@@ -130,13 +134,22 @@ class CompiledAnnouncement:
         user_id: str | None = None,
     ) -> RenderedEmail:
         user = {**traits, "id": user_id} if user_id is not None else dict(traits)
+        pointer = "/title"
         try:
-            subject = " ".join(self.subject_template.render(user=user).split())
-            body = nh3.clean(self.html_template.render(user=user), **_sanitizer_options())
-            text = self.text_template.render(user=user)
-        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
-            # Traits of an unexpected type (e.g. a string in arithmetic) fail this recipient only.
-            raise Unprocessable(f"personalisation failed: {exc}", [{"pointer": "/body"}]) from exc
+            subject = " ".join(_render(self.subject_template, user=user).split())
+            pointer = "/body"
+            body = nh3.clean(_render(self.html_template, user=user), **_sanitizer_options())
+            text = _render(self.text_template, user=user)
+        except Exception as exc:
+            # Whatever the traits make a template do (a string in arithmetic, an IndexError in a
+            # filter, the budget) fails this recipient only, never the chunk.
+            over = isinstance(exc, BudgetExceeded)
+            problem = "personalisation exceeds its budget" if over else "personalisation failed"
+            raise Unprocessable(
+                f"{pointer[1:]}: {problem}: {exc}",
+                [{"pointer": pointer, "message": str(exc)}],
+                code=BUDGET_CODE if over else "personalisation_failed",
+            ) from exc
         page = _layout().render(
             subject=subject,
             body=Markup(body),  # already sanitized by nh3 above
@@ -149,15 +162,22 @@ class CompiledAnnouncement:
 
 
 def validate_body(markdown_text: str, title: str) -> None:
-    """Raise `Unprocessable` for an empty title/body or a Jinja syntax error (with its line)."""
-    for pointer, source in (("/title", title), ("/body", markdown_text)):
-        if not source.strip():
-            raise Unprocessable(f"{pointer[1:]} must not be empty", [{"pointer": pointer}])
-        _parse(_text_env(), source, pointer)
+    """Raise `Unprocessable` for an empty title/body, a Jinja syntax error (with its line), or a
+    personalisation over its budget with no traits at all (it would fail every recipient)."""
+    compiled = compile_announcement(title, markdown_text)
+    try:
+        compiled.render({}, unsubscribe_url="https://example.invalid/u", preferences_url="", user_id="")
+    except Unprocessable as exc:
+        if exc.code == BUDGET_CODE:
+            raise
+        # Anything else depends on the traits: it fails those recipients, not the announcement.
 
 
 def compile_announcement(title: str, body_markdown: str) -> CompiledAnnouncement:
-    validate_body(body_markdown, title)
+    for pointer, source in (("/title", title), ("/body", body_markdown)):
+        if not source.strip():
+            raise Unprocessable(f"{pointer[1:]} must not be empty", [{"pointer": pointer}])
+        _parse(_text_env(), source, pointer)
     marked, constructs = _extract_jinja(body_markdown)
     md = _markdown()
     tokens = md.parse(marked)
@@ -193,13 +213,228 @@ class _LenientUndefined(ChainableUndefined):
         return 0.0
 
 
-class _TraitsEnvironment(SandboxedEnvironment):
-    """`user.items` must mean the trait "items", never the dict method."""
+# --- The budget ---------------------------------------------------------------------------------
+# Templates are written by admins but fed by traits anyone with the public write key can set, so a
+# render is bounded whatever either does: work (loop iterations and calls), the size of any value
+# it builds and what it writes. Over budget raises `BudgetExceeded`: with no traits at all it is
+# seen at create time (422), otherwise it fails that recipient only.
+
+MAX_STEPS = 5_000  # loop iterations + calls (macros, filters, methods) per template render
+MAX_SIZE = 200_000  # characters of a string, items of a list, characters written per render
+MAX_POWER_BITS = 4_096
+BUDGET_CODE = "personalisation_budget"
+
+
+class BudgetExceeded(SecurityError):
+    pass
+
+
+@dataclass(slots=True)
+class _Budget:
+    steps: int = 0
+    written: int = 0
+
+    def step(self, count: int = 1) -> None:
+        self.steps += count
+        if self.steps > MAX_STEPS:
+            raise BudgetExceeded(f"more than {MAX_STEPS:,} loop iterations and calls")
+
+    def write(self, text: str) -> str:
+        self.written += len(text)
+        if self.written > MAX_SIZE:
+            raise BudgetExceeded(f"writes more than {MAX_SIZE:,} characters")
+        return text
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("render_budget", default=None)
+
+
+def _current() -> _Budget:
+    # Outside `_render` (Jinja folding constants at compile time) sizes are still checked.
+    return _budget.get() or _Budget()
+
+
+def _render(template: Template, **context: Any) -> str:
+    token = _budget.set(_Budget())
+    try:
+        return template.render(**context)
+    finally:
+        _budget.reset(token)
+
+
+def _sized(value: Any) -> Any:
+    if isinstance(value, str | bytes | list | tuple | dict | set | frozenset) and len(value) > MAX_SIZE:
+        raise BudgetExceeded(f"builds a value of more than {MAX_SIZE:,} characters or items")
+    return value
+
+
+def _deep_size(value: Any) -> int:
+    """Characters and items under `value`, counted until past MAX_SIZE (shared references count
+    each time, as `str()` would write them). The walk is charged to the budget."""
+    seen, stack = 0, [value]
+    while stack and seen <= MAX_SIZE:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            seen += len(item)
+        elif isinstance(item, dict):
+            seen += len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            seen += len(item)
+            stack.extend(item)
+        else:
+            seen += 1
+    _current().step(seen // 1_000)
+    return seen
+
+
+def _check_deep(value: Any) -> None:
+    if isinstance(value, list | tuple | dict | set | frozenset) and _deep_size(value) > MAX_SIZE:
+        raise BudgetExceeded(f"writes a value of more than {MAX_SIZE:,} characters or items")
+
+
+_PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _check_format(spec: Any) -> None:
+    """A %-format width or precision is an allocation: `'%200000000d' % 1`."""
+    if not isinstance(spec, str):
+        return
+    for width, precision in _PRINTF_SPEC.findall(spec):
+        for number in (width, precision):
+            if number == "*" or (number and int(number) > MAX_SIZE):
+                raise BudgetExceeded(f"a format width over {MAX_SIZE:,} (or '*')")
+
+
+def _check_repeat(sequence: Any, times: Any) -> None:
+    if isinstance(times, int) and isinstance(sequence, str | bytes | list | tuple):
+        size = _deep_size(sequence) if isinstance(sequence, list | tuple) else len(sequence)
+        if size * max(times, 0) > MAX_SIZE:
+            raise BudgetExceeded(f"repeats a value to more than {MAX_SIZE:,} characters or items")
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if not (isinstance(base, int) and isinstance(exponent, int)) or exponent <= 0:
+        return
+    if abs(base) > 1 and exponent * abs(base).bit_length() > MAX_POWER_BITS:
+        raise BudgetExceeded(f"a power of more than {MAX_POWER_BITS:,} bits")
+
+
+def _check_numbers(args: Iterable[Any]) -> None:
+    """Width and count arguments of `center`, `indent`, `batch` and `slice` allocate."""
+    for arg in args:
+        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_SIZE:
+            raise BudgetExceeded(f"an argument over {MAX_SIZE:,}")
+
+
+_SIZED_ARGUMENT_FILTERS = frozenset({"center", "indent", "batch", "slice"})
+_STRINGIFYING_FILTERS = frozenset({"string", "join", "tojson", "pprint", "format", "urlencode", "xmlattr"})
+
+
+def _budgeted_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)  # keeps Jinja's pass_context/pass_eval_context marker
+    def filtered(*args: Any, **kwargs: Any) -> Any:
+        _current().step()
+        if name in _SIZED_ARGUMENT_FILTERS:
+            _check_numbers([*args, *kwargs.values()])
+        if name in _STRINGIFYING_FILTERS:
+            for arg in (*args, *kwargs.values()):
+                _check_deep(arg)
+        if name == "format":
+            _check_format(args[0] if args else None)
+        return _sized(function(*args, **kwargs))
+
+    return filtered
+
+
+# Methods of a string a template may call: none of them can make a string much bigger.
+_STR_METHODS = frozenset(
+    {
+        "capitalize", "casefold", "count", "endswith", "find", "isalnum", "isalpha", "isdigit",
+        "islower", "isspace", "istitle", "isupper", "lower", "lstrip", "partition", "removeprefix",
+        "removesuffix", "rfind", "rpartition", "rsplit", "rstrip", "split", "splitlines",
+        "startswith", "strip", "swapcase", "title", "upper",
+    }
+)  # fmt: skip
+
+
+class _BudgetedCodeGenerator(CodeGenerator):
+    """Every loop iteration, every `~` and every piece of template text written goes through the
+    budget (the sandbox's own hooks see none of them)."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        node.iter = nodes.Call(
+            nodes.EnvironmentAttribute("budgeted_loop"), [node.iter], [], None, None, lineno=node.lineno
+        )
+        super().visit_For(node, frame)
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.sized(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+    def _output_const_repr(self, group: Iterable[Any]) -> str:
+        return f"environment.write({super()._output_const_repr(group)})"
+
+
+class _TraitsEnvironment(ImmutableSandboxedEnvironment):
+    """`user.items` must mean the trait "items", never the dict method; everything is budgeted."""
+
+    code_generator_class = _BudgetedCodeGenerator
+    # Intercepted operators are also never folded at compile time (`'a' * 200000000` was built
+    # while the API validated the announcement).
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(finalize=self._finalize, **options)
+        self.filters = {name: _budgeted_filter(name, f) for name, f in self.filters.items()}
+        del self.globals["lipsum"]  # generates up to megabytes of text and has no use in an email
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, dict):
             return obj[attribute] if attribute in obj else self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr not in _STR_METHODS:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            _check_repeat(left, right)
+            _check_repeat(right, left)
+        elif operator == "**":
+            _check_power(left, right)
+        elif operator == "%":
+            _check_format(left)
+        return _sized(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _current().step()
+        return _sized(super().call(__context, __obj, *args, **kwargs))
+
+    @staticmethod
+    def budgeted_loop(iterable: Any) -> Iterator[Any]:
+        budget = _current()
+        for item in iterable:
+            budget.step()
+            yield item
+
+    @staticmethod
+    def sized(value: Any) -> Any:
+        return _sized(value)
+
+    @staticmethod
+    def write(text: str) -> str:
+        return _current().write(text)
+
+    @staticmethod
+    def _finalize(value: Any) -> Any:
+        _check_deep(value)
+        _current().write(value if isinstance(value, str) else str(value))
+        return value
 
 
 def _new_env(*, autoescape: bool) -> SandboxedEnvironment:
