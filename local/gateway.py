@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.runtime import LocalFunction
 from local.template import ACCOUNT_ID, API_ID, REGION, FunctionSpec, resources_of
@@ -130,13 +130,17 @@ def routes(template: dict[str, Any], specs: list[FunctionSpec]) -> list[Route]:
 
 
 def match(table: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route for a still-encoded request path, and its path parameters URL-decoded.
+
+    Like API Gateway, an encoded "/" ("%2F") stays inside its {param}; a greedy {proxy+}
+    is decoded whole, so there "/" and "%2F" look the same."""
     for route in table:
         if route.method not in ("ANY", method):
             continue
         found = route.pattern.match(path)
         if found:
             names = _param_names(route.path)
-            return route, {names[k]: v for k, v in found.groupdict().items()}
+            return route, {names[k]: unquote(v) for k, v in found.groupdict().items()}
     return None
 
 
@@ -146,11 +150,16 @@ def match(table: list[Route], method: str, path: str) -> tuple[Route, dict[str, 
 @dataclass
 class Request:
     method: str
-    raw_path: str
+    raw_path: str  # as sent, still percent-encoded
     raw_query: str
     headers: dict[str, str]  # lowercase names, repeats comma-joined
     body: bytes
     source_ip: str
+
+    @property
+    def decoded_path(self) -> str:
+        # An HTTP API hands Lambda rawPath (and requestContext.http.path) URL-decoded.
+        return unquote(self.raw_path)
 
     @property
     def cookies(self) -> list[str]:
@@ -174,7 +183,7 @@ def _request_context(request: Request, route_key: str) -> dict[str, Any]:
         "domainPrefix": request.headers.get("host", "127.0.0.1").split(".")[0],
         "http": {
             "method": request.method,
-            "path": request.raw_path,
+            "path": request.decoded_path,
             "protocol": "HTTP/1.1",
             "sourceIp": request.source_ip,
             "userAgent": request.headers.get("user-agent", ""),
@@ -212,7 +221,7 @@ def route_event(request: Request, route: Route, path_parameters: dict[str, str])
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route.route_key,
-        "rawPath": request.raw_path,
+        "rawPath": request.decoded_path,
         "rawQueryString": request.raw_query,
         "headers": _headers_for_lambda(request),
         "requestContext": _request_context(request, route.route_key),
@@ -241,7 +250,7 @@ def authorizer_event(
         "version": "2.0",
         "type": "REQUEST",
         "routeArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/$default/{request.method}"
-        f"{request.raw_path}",
+        f"{request.decoded_path}",
         "identitySource": identity or None,
         **event,
     }
