@@ -8,16 +8,31 @@ def utcnow() -> datetime:
 
 
 def parse_timestamp(value: str) -> datetime:
-    """Parse an ISO-8601 timestamp; naive values are taken as UTC. Raises ValueError."""
+    """Parse an ISO-8601 timestamp into UTC; naive values are taken as UTC. Raises ValueError.
+
+    Normalised to UTC here so that `isoformat` of anything parsed cannot overflow
+    (0001-01-01T00:00:00+01:00 is in year 0 in UTC)."""
     if not isinstance(value, str) or len(value) > 64:
         raise ValueError("timestamp must be an ISO-8601 string")
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as err:
+        raise ValueError(f"timestamp {value!r} is outside years 1-9999 in UTC") from err
 
 
 def isoformat(moment: datetime) -> str:
-    """Canonical, sortable UTC form with milliseconds: 2026-11-23T18:11:37.123Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """Canonical, sortable UTC form with milliseconds: 2026-11-23T18:11:37.123Z.
+
+    Formatted by hand: strftime's %Y drops the zero padding of years before 1000, and
+    `parse_timestamp` must read back every time we store."""
+    u = moment.astimezone(UTC)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond // 1000:03d}Z"
+    )
 
 
 def epoch_day(moment: datetime) -> int:

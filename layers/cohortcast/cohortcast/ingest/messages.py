@@ -2,12 +2,13 @@
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cohortcast.clock import isoformat, parse_timestamp
-from cohortcast.ingest.payload import MAX_MESSAGE_BYTES
+from cohortcast.ingest.payload import MAX_MESSAGE_BYTES, UnreadableNumber
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 # Event names under which page views and screens are counted in behavioural aggregates.
@@ -16,6 +17,14 @@ _MAX_ID_LENGTH = 256
 _MAX_EVENT_NAME = 256
 _OBJECT_FIELDS = ("traits", "properties", "context", "integrations")
 _TIME_FIELDS = ("timestamp", "sentAt", "originalTimestamp")
+# The accepted event time (after skew correction). Before 1970 there are no epoch days or
+# TTLs; a day ahead covers clients with a wrong time zone and no sentAt to correct it.
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(days=1)
+# How deep traits, properties, context (any field) may nest: far beyond real payloads, and
+# well inside what the API's JSON serialiser renders (pydantic stops at 255).
+MAX_VALUE_DEPTH = 32
+MAX_INTEGER = 10**38 - 1  # DynamoDB's number precision
 
 
 class Rejected(Exception):
@@ -63,12 +72,14 @@ def normalise(
     msg_type = raw.get("type", implied_type) if implied_type is None else implied_type
     if msg_type not in MESSAGE_TYPES:
         raise Rejected("invalid_type", f"type must be one of {', '.join(MESSAGE_TYPES)}", "type")
-    size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
-    if size > MAX_MESSAGE_BYTES:
-        raise Rejected("message_too_large", f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
     for name in _OBJECT_FIELDS:
         if raw.get(name) is not None and not isinstance(raw[name], dict):
             raise Rejected("invalid_field", f"{name} must be an object", name)
+    _check_values(raw)
+    _check_values({"context": batch_context, "integrations": batch_integrations})
+    size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
+    if size > MAX_MESSAGE_BYTES:
+        raise Rejected("message_too_large", f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
 
     user_id = _identifier(raw, "userId")
     anonymous_id = _identifier(raw, "anonymousId")
@@ -87,6 +98,7 @@ def normalise(
     sent_at = times["sentAt"] or (_parse_batch_time(batch_sent_at))
     client_time = times["timestamp"] or times["originalTimestamp"]
     timestamp = _corrected(client_time, sent_at, received_at)
+    _check_range(timestamp, received_at, corrected=sent_at is not None and client_time is not None)
     message_id = _message_id(raw)
 
     payload = dict(raw)
@@ -178,7 +190,63 @@ def _corrected(client_time: datetime | None, sent_at: datetime | None, received_
         return received_at
     if sent_at is None:
         return client_time  # an explicit (possibly historical) timestamp is honoured as sent
-    return received_at - (sent_at - client_time)
+    try:
+        return received_at - (sent_at - client_time)
+    except OverflowError as err:  # e.g. timestamp 0001-01-01 sent at 9999-12-31
+        raise Rejected(
+            "invalid_timestamp",
+            "timestamp corrected for clock skew (receivedAt − (sentAt − timestamp)) is outside years 1-9999",
+            "timestamp",
+        ) from err
+
+
+def _check_range(timestamp: datetime, received_at: datetime, *, corrected: bool) -> None:
+    latest = received_at + MAX_FUTURE
+    if EARLIEST_TIMESTAMP <= timestamp <= latest:
+        return
+    how = " corrected for clock skew (receivedAt − (sentAt − timestamp))" if corrected else ""
+    raise Rejected(
+        "invalid_timestamp",
+        f"timestamp{how} is {isoformat(timestamp)}; it must be between {isoformat(EARLIEST_TIMESTAMP)}"
+        f" and a day after receivedAt ({isoformat(latest)})",
+        "timestamp",
+    )
+
+
+def _check_values(raw: dict[str, Any]) -> None:
+    """Every field nests at most MAX_VALUE_DEPTH levels and holds only numbers we can store.
+
+    Iterative, so a deep value costs a loop, not a RecursionError; runs before anything
+    serialises the message."""
+    for name, value in raw.items():
+        pending: list[tuple[Any, tuple[Any, ...]]] = [(value, (name,))]
+        while pending:
+            value, path = pending.pop()
+            if isinstance(value, dict | list):
+                if len(path) > MAX_VALUE_DEPTH:
+                    raise Rejected(
+                        "too_deep",
+                        f"{name} nests deeper than {MAX_VALUE_DEPTH} levels (at {_pointer(path)})",
+                        name,
+                    )
+                children = value.items() if isinstance(value, dict) else enumerate(value)
+                pending.extend((child, (*path, key)) for key, child in children)
+            elif (
+                isinstance(value, UnreadableNumber)
+                or (type(value) is int and abs(value) > MAX_INTEGER)
+                or (type(value) is float and not math.isfinite(value))
+            ):
+                shown = "an integer over 38 digits" if type(value) is int else repr(str(value)[:40])
+                raise Rejected(
+                    "invalid_number",
+                    f"{_pointer(path)} is {shown}: numbers must be finite, integers at most 38 digits",
+                    name,
+                )
+
+
+def _pointer(path: tuple[Any, ...]) -> str:
+    """RFC 6901 JSON pointer of a value inside the message."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
 def _message_id(raw: dict) -> str:

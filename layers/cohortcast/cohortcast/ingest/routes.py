@@ -9,7 +9,13 @@ from pydantic import BaseModel, Field
 from cohortcast.clock import utcnow
 from cohortcast.config import get_settings
 from cohortcast.errors import BadRequest, Forbidden, Unauthorized
-from cohortcast.http.auth import caller_from_event, caller_from_key
+from cohortcast.http.auth import (
+    ANONYMOUS,
+    Caller,
+    caller_from_event,
+    caller_from_key,
+    key_from_authorization,
+)
 from cohortcast.ingest.messages import MESSAGE_TYPES
 from cohortcast.ingest.payload import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, decode_body
 from cohortcast.ingest.service import Batch, IngestResult, ingest
@@ -63,6 +69,7 @@ def _handle(implied_type: str | None) -> IngestResponse:
     # Content-Type is not checked: clients label the same JSON as application/json, text/plain
     # (sendBeacon) or form-urlencoded (RudderStack's Node SDK); decode_body reads the bytes.
     event = router.current_event
+    caller = _caller_before_body(event)
     limit = MAX_MESSAGE_BYTES if implied_type else MAX_BATCH_BYTES
     document = decode_body(
         event.body,
@@ -72,7 +79,8 @@ def _handle(implied_type: str | None) -> IngestResponse:
     )
     if not isinstance(document, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_body")
-    _authenticate(event.raw_event, document.get("writeKey"))
+    if caller is None:
+        _authenticate_body(document.get("writeKey"))
     batch = _batch(document, implied_type)
     result = ingest(batch, received_at=utcnow(), retention_days=get_settings().event_retention_days)
     metrics.add_metric(name="MessagesAccepted", unit="Count", value=result.accepted)
@@ -80,10 +88,21 @@ def _handle(implied_type: str | None) -> IngestResponse:
     return _respond(result, single=implied_type is not None)
 
 
-def _authenticate(raw_event: dict, body_write_key: Any) -> None:
-    caller = caller_from_event(raw_event)
-    if caller.scope == "none" and isinstance(body_write_key, str):
-        caller = caller_from_key(body_write_key)
+def _caller_before_body(event: Any) -> Caller | None:
+    """The caller named by the Authorization header, checked before the body is read; None
+    when the header names no key, so the key can only be the body's writeKey (Segment allows it)."""
+    caller = caller_from_event(event.raw_event)
+    if caller.scope == "none" and key_from_authorization(event.headers.get("authorization")) is None:
+        return None
+    _require_write(caller)
+    return caller
+
+
+def _authenticate_body(body_write_key: Any) -> None:
+    _require_write(caller_from_key(body_write_key) if isinstance(body_write_key, str) else ANONYMOUS)
+
+
+def _require_write(caller: Caller) -> None:
     if caller.scope == "none":
         raise Unauthorized("missing or unknown write key (HTTP Basic username, or writeKey in the body)")
     if caller.scope != "write":

@@ -62,7 +62,7 @@ class ProfileRecord:
             traits=self.traits,
             first_seen=self.first_seen,
             last_seen=self.last_seen,
-            daily=self.behaviour.daily,
+            hourly=self.behaviour.hourly,
             counters=self.behaviour.counters,
             segments=segments,
         )
@@ -73,7 +73,15 @@ def dump_json(value: Any) -> str:
 
 
 def load_time(value: str | None) -> datetime | None:
-    return parse_timestamp(value) if value else None
+    """A stored time, or None for one we cannot read (such as "999-01-01T00:00:00.000Z",
+    written before ingest bounded timestamps): one bad value must not make a profile
+    unreadable, and the next event rewrites it."""
+    if not value:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return None
 
 
 def dump_time(value: datetime | None) -> str | None:
