@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cohortcast.clock import utcnow
 from cohortcast.delivery import preferences
 from cohortcast.delivery.preferences_page import render_error_page
-from cohortcast.errors import BadRequest
+from cohortcast.errors import CohortcastError
 from cohortcast.http.app import build_resolver
 from cohortcast.observability import logger, metrics, tracer
 
@@ -30,25 +30,19 @@ def _html(status: int, body: str) -> Response:
 
 @router.get("/u/<token>", include_in_schema=False)
 def show(token: str):  # no return annotation: Powertools would try to model Response
-    try:
-        return _html(200, preferences.preferences_page(token, form_action=f"/u/{token}"))
-    except BadRequest as exc:
-        return _html(400, render_error_page(exc.message))
+    return _html(200, preferences.preferences_page(token, form_action=f"/u/{token}"))
 
 
 @router.post("/u/<token>", include_in_schema=False)
 def submit(token: str):
     event = router.current_event
-    try:
-        outcome = preferences.post(
-            token,
-            event.decoded_body or "",
-            event.headers.get("content-type"),
-            form_action=f"/u/{token}",
-            now=utcnow(),
-        )
-    except BadRequest as exc:
-        return _html(400, render_error_page(exc.message))
+    outcome = preferences.post(
+        token,
+        event.decoded_body or "",
+        event.headers.get("content-type"),
+        form_action=f"/u/{token}",
+        now=utcnow(),
+    )
     if outcome.one_click:
         return Response(
             status_code=200, content_type=content_types.TEXT_PLAIN, body="unsubscribed", headers=_HEADERS
@@ -58,6 +52,17 @@ def submit(token: str):
 
 app = build_resolver(router)
 
+
+# A person reads every answer of this route in a browser: errors are pages too, never JSON.
+@app.exception_handler(CohortcastError)
+def _refused(exc: CohortcastError) -> Response:
+    return _html(exc.status, render_error_page(exc.message))
+
+
+@app.exception_handler(Exception)
+def _fault(exc: Exception) -> Response:
+    logger.exception("unhandled error")
+    return _html(500, render_error_page("Something went wrong on our side. Please try again later."))
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics

@@ -77,3 +77,18 @@ def test_rotation_accepts_the_previous_secret():
     assert read_token([SECRET, OTHER_SECRET], old_token).user_id == "user-1"
     with pytest.raises(BadRequest):
         read_token([SECRET], old_token)
+
+
+def test_token_carries_the_address_hash_for_a_link_replayed_after_erasure():
+    token = make_token(SECRET, "user-1", "news", "ab" * 32)
+    assert read_token(SECRET, token) == TokenClaims("user-1", "news", email_hash="ab" * 32)
+
+
+def test_links_already_sent_without_the_address_hash_still_work():
+    import hashlib
+    import hmac
+
+    payload = bytes([1]) + len(b"user-1").to_bytes(2, "big") + b"user-1" + (4).to_bytes(2, "big") + b"news"
+    mac = hmac.new(SECRET, b"cohortcast/unsubscribe-token/v1\x00" + payload, hashlib.sha256).digest()
+    version_1 = base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode()
+    assert read_token(SECRET, version_1) == TokenClaims("user-1", "news", email_hash=None)

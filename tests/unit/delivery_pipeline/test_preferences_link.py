@@ -145,3 +145,33 @@ def test_erasing_a_user_deletes_their_deliveries_and_keeps_only_a_hash_if_they_o
     assert store.is_suppressed(email_hash("u0@example.net"))
     erase_user("u1")  # did not opt out: nothing of them is kept
     assert not store.is_suppressed(email_hash("u1@example.net"))
+
+
+def test_keeping_one_topic_and_dropping_another_stores_both_choices(world, link, lambda_context):
+    from cohortcast.storage import delivery as store
+
+    store.update_preferences(
+        "u0", unsubscribed_all=None, topics_off_add=frozenset({"billing"}),
+        topics_off_remove=frozenset(), updated_at="2026-11-01T00:00:00+00:00",
+    )  # fmt: skip
+    form = "offered=billing&offered=product-updates&topic=billing"
+    response = call("POST", link, lambda_context, body=form)
+    assert response["statusCode"] == 200, response["body"]
+    assert "Your preferences are saved." in response["body"]
+    assert store.get_item(store.preferences_key("u0"))["topics_off"] == {"product-updates"}
+
+
+def test_a_fault_while_saving_is_an_html_error_page(world, link, lambda_context, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from cohortcast.storage import delivery as store
+
+    def throttled(*_args, **_kwargs):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "UpdateItem")
+
+    monkeypatch.setattr(store, "update_preferences", throttled)
+    response = call("POST", link, lambda_context, body="offered=product-updates")
+    assert response["statusCode"] == 500
+    assert response["headers"]["Content-Type"].startswith("text/html")
+    assert "Something went wrong on our side" in response["body"]
+    assert "slow down" not in response["body"]

@@ -80,14 +80,28 @@ def test_older_stream_image_does_not_undo_a_newer_one(evaluate):
     assert segment_store.is_member(sid, "U#ann")
 
 
-def test_remove_record_exits_everything(evaluate):
+def test_remove_record_of_a_merged_profile_exits_everything_with_a_transition(evaluate):
+    from cohortcast.storage import profiles as profile_store
+
     sid = define({"trait": "plan", "op": "eq", "value": "pro"})
     ann = save(profile("ann", traits={"plan": "pro"}))
     evaluate(stream_record(ann))
+    profile_store.put_alias("U#ann", "U#ann-new", "2026-11-24T09:00:00.000Z")  # merged away
     evaluate(stream_record(None, pk="U#ann"))
     assert not segment_store.is_member(sid, "U#ann")
     assert ("ann", "exit") in transitions(sid)
     assert segment_store.get_states(["U#ann"]) == {}
+
+
+def test_remove_record_of_an_erased_profile_exits_everything_and_forgets_its_transitions(evaluate):
+    sid = define({"trait": "plan", "op": "eq", "value": "pro"})
+    ann = save(profile("ann", traits={"plan": "pro"}))
+    evaluate(stream_record(ann))
+    evaluate(stream_record(None, pk="U#ann"))  # no alias: DELETE /v1/users erased the profile
+    assert not segment_store.is_member(sid, "U#ann")
+    assert transitions(sid) == []
+    assert segment_store.get_states(["U#ann"]) == {}
+    assert segment_store.get_definition(sid).size == 0
 
 
 class _ReadCounter:

@@ -24,6 +24,14 @@ def chunk_id(announcement_id: str, page: int, chunk: int, channel: str) -> str:
     return f"{announcement_id}:{page}:{chunk}:{channel}"
 
 
+def page_of_chunk(chunk_id: str) -> tuple[str, int] | None:
+    """(announcement id, page) of a chunk id made by `chunk_id`; None for any other id."""
+    parts = chunk_id.split(":")
+    if len(parts) != 4 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
 def fanout_messages(
     announcement_id: str, channels: Sequence[str], page: int, recipients: Sequence[tuple[str, str | None]]
 ) -> list[dict[str, Any]]:

@@ -143,7 +143,7 @@ class EmailChannel:
         from cohortcast.delivery.tokens import make_token
 
         record = target.delivery
-        token = make_token(secret, record.user_id, announcement.topic)
+        token = make_token(secret, record.user_id, announcement.topic, email_hash(target.address))
         page_url = f"{base}/u/{token}"
         # RFC 8058 one-click needs https; only a local stack (http://127.0.0.1) has a plain http base,
         # and there the header is never followed by a mail client.

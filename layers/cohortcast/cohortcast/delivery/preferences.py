@@ -30,7 +30,8 @@ def claims_of(token: str) -> TokenClaims:
 
 def preferences_page(token: str, *, form_action: str, message: str | None = None) -> str:
     claims = claims_of(token)
-    prefs = _preferences(claims.user_id)
+    # An erased user has no preferences record, and reading must not create one.
+    prefs = _preferences(claims.user_id) if _exists(claims.user_id) else _after_erasure(claims)
     topics = sorted(prefs.topics_seen | prefs.topics_off | ({claims.topic} if claims.topic else set()))
     return render_preferences_page(
         user_label=_label(claims.user_id),
@@ -52,6 +53,8 @@ class PostOutcome:
 def post(token: str, body: str, content_type: str | None, *, form_action: str, now: datetime) -> PostOutcome:
     """RFC 8058 one-click (unsubscribe from the token's topic, or everything) or the form submit."""
     claims = claims_of(token)
+    if not _exists(claims.user_id):
+        return _post_after_erasure(claims, token, body, content_type, form_action=form_action, now=now)
     if is_one_click_unsubscribe(body, content_type):
         unsubscribe(claims, now=now)
         return PostOutcome(one_click=True, page=None)
@@ -69,6 +72,41 @@ def post(token: str, body: str, content_type: str | None, *, form_action: str, n
     return PostOutcome(
         one_click=False, page=preferences_page(token, form_action=form_action, message=message)
     )
+
+
+def _post_after_erasure(
+    claims: TokenClaims, token: str, body: str, content_type: str | None, *, form_action: str, now: datetime
+) -> PostOutcome:
+    """A link replayed after `DELETE /v1/users/{id}`: nothing naming the user may come back. Any
+    opt-out (one topic or all: there is no record left to hold per-topic choices) puts the
+    address's hash on the suppression list, the only thing kept about an erased user."""
+    one_click = is_one_click_unsubscribe(body, content_type)
+    if one_click:
+        opts_out = True
+    else:
+        change = parse_preferences_form(body)
+        opts_out = change.unsubscribe_all or bool(change.unsubscribed)
+    if opts_out and claims.email_hash:
+        store.suppress_if_absent(claims.email_hash, reason="unsubscribed", created_at=isoformat(now))
+    if one_click:
+        return PostOutcome(one_click=True, page=None)
+    message = "You are unsubscribed from all emails." if opts_out else "Your preferences are saved."
+    return PostOutcome(
+        one_click=False, page=preferences_page(token, form_action=form_action, message=message)
+    )
+
+
+def _after_erasure(claims: TokenClaims) -> store.Preferences:
+    suppressed = claims.email_hash is not None and store.is_suppressed(claims.email_hash)
+    return store.Preferences(user_id=claims.user_id, unsubscribed_all=suppressed)
+
+
+def _exists(user_id: str) -> bool:
+    """Whether the user still has a profile (following merges); links only go to users with one,
+    so a missing profile means the user was erased."""
+    pk = keys.profile_pk(user_id=user_id)
+    pk = profile_store.resolve_aliases([pk]).get(pk, pk)
+    return profile_store.get(pk) is not None
 
 
 def unsubscribe(claims: TokenClaims, *, now: datetime) -> None:
@@ -91,16 +129,22 @@ def unsubscribe(claims: TokenClaims, *, now: datetime) -> None:
 
 
 def erase_deliveries(user_id: str, traits: dict[str, Any], *, now: datetime) -> int:
-    """Delete the user's delivery records and preferences. If they had opted out of all email,
-    their address stays on the suppression list — as a hash only — so a re-import of the same
-    person is not emailed again."""
+    """Delete the user's delivery records and preferences, and their entries in the publish plans
+    of those deliveries. If they had opted out of all email, their address stays on the
+    suppression list — as a hash only — so a re-import of the same person is not emailed again."""
+    from cohortcast.announcements.bus import page_of_chunk
+    from cohortcast.storage.announcements import forget_recipient
+
     prefs = _preferences(user_id)
     address = traits.get("email")
     if prefs.unsubscribed_all and isinstance(address, str) and "@" in address:
         store.put_suppressions(
             [{"email_hash": email_hash(address), "reason": "unsubscribed", "created_at": isoformat(now)}]
         )
-    return store.delete_user(user_id)
+    items = store.user_items(user_id)
+    for announcement_id, page in sorted({p for i in items if (p := page_of_chunk(i.get("chunk_id") or ""))}):
+        forget_recipient(announcement_id, page, user_id)
+    return store.delete_items(items)
 
 
 def _preferences(user_id: str) -> store.Preferences:

@@ -1,7 +1,10 @@
 """Signed unsubscribe/preferences tokens: the link itself proves which user and topic it is for.
 
 Layout before base64url (no padding):
-    version (1 byte) | user_id length (2, big-endian) | user_id | topic length (2) | topic | HMAC-SHA256 (32)
+    version (1 byte) | user_id length (2, big-endian) | user_id | topic length (2) | topic
+    | email hash length (2) | email hash (version 2 only) | HMAC-SHA256 (32)
+The email hash (the suppression list's, `email.email_hash`) lets a link replayed after the user
+was erased still opt the address out, with nothing but that hash stored.
 The MAC covers everything before it, prefixed with a context label so the same secret used
 elsewhere can never produce a valid token. The ids are signed, not encrypted: they are readable.
 """
@@ -16,7 +19,8 @@ from dataclasses import dataclass
 
 from cohortcast.errors import BadRequest
 
-_VERSION = 1
+_VERSION = 2
+_VERSIONS = (1, 2)  # links in emails already sent stay valid
 _CONTEXT = b"cohortcast/unsubscribe-token/v1\x00"
 _MAC_SIZE = 32
 _MAX_TOKEN_CHARS = 1024  # longest legitimate token is far shorter; refuse before decoding
@@ -28,13 +32,14 @@ _LENGTH = struct.Struct(">H")
 class TokenClaims:
     user_id: str
     topic: str | None  # None: the link is about all of the user's email, not one topic
+    email_hash: str | None = None  # the recipient address's suppression hash (version 2 links)
 
 
-def make_token(secret: bytes, user_id: str, topic: str | None) -> str:
-    """A URL-safe token for (user, topic). An empty topic means no topic."""
+def make_token(secret: bytes, user_id: str, topic: str | None, email_hash: str | None = None) -> str:
+    """A URL-safe token for (user, topic, address hash). An empty topic means no topic."""
     if not user_id:
         raise ValueError("user_id must not be empty")
-    payload = bytes([_VERSION]) + _pack(user_id) + _pack(topic or "")
+    payload = bytes([_VERSION]) + _pack(user_id) + _pack(topic or "") + _pack(email_hash or "")
     return base64.urlsafe_b64encode(payload + _mac(secret, payload)).rstrip(b"=").decode("ascii")
 
 
@@ -45,13 +50,14 @@ def read_token(secret: bytes | Sequence[bytes], token: str) -> TokenClaims:
     secrets = [secret] if isinstance(secret, bytes) else secret
     # Check every secret so the time taken does not reveal which one matched.
     matches = [hmac.compare_digest(_mac(candidate, payload), mac) for candidate in secrets]
-    if not payload or payload[0] != _VERSION or not any(matches):
+    if not payload or payload[0] not in _VERSIONS or not any(matches):
         raise _invalid()
     user_id, rest = _unpack(payload[1:])
     topic, rest = _unpack(rest)
+    address_hash, rest = _unpack(rest) if payload[0] >= 2 else ("", rest)
     if rest or not user_id:
         raise _invalid()
-    return TokenClaims(user_id=user_id, topic=topic or None)
+    return TokenClaims(user_id=user_id, topic=topic or None, email_hash=address_hash or None)
 
 
 def _mac(secret: bytes, payload: bytes) -> bytes:

@@ -167,6 +167,23 @@ def exit_all(profile_pk: str, now: datetime, reason: str, *, record_transitions:
     return summary
 
 
+def erase(profile_pk: str, now: datetime) -> Summary:
+    """Erasure: leave every segment without writing a transition, and delete every past
+    transition that names the profile."""
+    summary = exit_all(profile_pk, now, "erased", record_transitions=False)
+    segment_store.delete_history(profile_pk)
+    return summary
+
+
+def profile_gone(profile_pk: str, now: datetime) -> Summary:
+    """The profile no longer exists. Merged into another profile (an alias points on): its exits
+    are history. Otherwise it was erased, and a stream record or sweep that still names it
+    must not write it back."""
+    if profile_store.resolve_aliases([profile_pk]):
+        return exit_all(profile_pk, now, "profile_deleted")
+    return erase(profile_pk, now)
+
+
 # -- the profiles table stream -------------------------------------------------------------------
 
 _deserializer = TypeDeserializer()
@@ -195,7 +212,7 @@ def evaluate_stream_record(record: dict[str, Any], registry: Registry, now: date
     dynamodb = record.get("dynamodb") or {}
     if record.get("eventName") == "REMOVE":
         keys = image_to_item(dynamodb.get("Keys") or {})
-        return exit_all(keys["pk"], now, "profile_deleted")
+        return profile_gone(keys["pk"], now)
     item = image_to_item(dynamodb.get("NewImage") or {})
     if item.get("kind") != "profile":
         return Summary(skipped=1)

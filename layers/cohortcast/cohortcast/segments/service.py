@@ -444,5 +444,5 @@ def templates() -> list[dict[str, Any]]:
 
 
 def erase_memberships(profile_pk: str, now: datetime) -> int:
-    """GDPR erasure: drop the user's memberships without writing new transitions about them."""
-    return evaluation.exit_all(profile_pk, now, "erased", record_transitions=False).exited
+    """GDPR erasure: drop the user's memberships and transitions without writing new ones."""
+    return evaluation.erase(profile_pk, now).exited

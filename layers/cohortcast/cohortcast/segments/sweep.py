@@ -66,7 +66,7 @@ def _evaluate_page(
     by_pk = {s.profile_pk: s for s in states}
     records = profile_store.get_many(by_pk)
     for pk in by_pk.keys() - records.keys():
-        summary.add(evaluation.exit_all(pk, now, "profile_deleted"))
+        summary.add(evaluation.profile_gone(pk, now))
     summary.add(evaluation.evaluate_records(list(records.values()), registry, now, "time", states=by_pk))
 
 

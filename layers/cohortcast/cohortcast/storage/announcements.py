@@ -4,6 +4,7 @@ Layout and reasons: docs/data-model.md ("Announcements and delivery").
 """
 
 import json
+import secrets
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -328,6 +329,45 @@ def get_page(announcement_id: str, page: int) -> PlannedPage | None:
         .get("Item")
     )
     return _page(item) if item else None
+
+
+def forget_recipient(announcement_id: str, page: int, user_id: str) -> bool:
+    """Erasure: the user's entries in a recorded page of the plan become placeholders that name
+    nobody (a re-run of the page plans a recipient without a profile: skipped, counts add up),
+    and a cursor naming them is dropped once the page after it is recorded (until then it is
+    where publishing resumes). False when the page does not name the user (any more)."""
+    key = {"pk": keys.publish_page_pk(announcement_id), "sk": keys.publish_page_sk(page)}
+    item = _table().get_item(Key=key, ConsistentRead=True).get("Item")
+    if item is None:
+        return False
+    planned = _page(item)
+    recipients = [
+        (f"erased-{secrets.token_hex(8)}" if recipient == user_id else recipient, segment_id)
+        for recipient, segment_id in planned.recipients
+    ]
+    names_them = recipients != planned.recipients
+    cursor = planned.next_cursor
+    if (
+        cursor
+        and keys.profile_pk(user_id=user_id) in _strings(cursors.decode(cursor))
+        and get_page(announcement_id, page + 1) is not None
+    ):
+        cursor, names_them = cursors.encode({}), True  # consumed: only "not the last page" matters
+    if not names_them:
+        return False
+    scrubbed = PlannedPage(
+        page=page, recipients=recipients, next_cursor=cursor, planned_at=planned.planned_at
+    )
+    _table().put_item(Item=_page_item(announcement_id, scrubbed, json.loads(item["segments"])))
+    return True
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return {s for inner in value.values() for s in _strings(inner)}
+    if isinstance(value, list):
+        return {s for inner in value for s in _strings(inner)}
+    return {value} if isinstance(value, str) else set()
 
 
 def plan_page(announcement_id: str, page: PlannedPage, planned: Mapping[str | None, int]) -> PlannedPage:

@@ -326,6 +326,24 @@ def put_suppressions(entries: Iterable[dict[str, Any]]) -> int:
     return count
 
 
+def suppress_if_absent(email_hash: str, *, reason: str, created_at: str) -> None:
+    """Put a suppression entry unless one exists (a bounce or complaint keeps its reason)."""
+    try:
+        _table().put_item(
+            Item={
+                **suppression_key(email_hash),
+                "kind": "suppression",
+                "email_hash": email_hash,
+                "reason": reason,
+                "created_at": created_at,
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
 def is_suppressed(email_hash: str) -> bool:
     return get_item(suppression_key(email_hash)) is not None
 
@@ -360,9 +378,8 @@ def update_preferences(
     )
 
 
-def delete_user(user_id: str) -> int:
-    """Erase every delivery record and the preferences item of a user."""
-    items = user_items(user_id)
+def delete_items(items: list[dict[str, Any]]) -> int:
+    """Erase these items (a user's delivery records and preferences, from `user_items`)."""
     with _table().batch_writer() as batch:
         for item in items:
             batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
