@@ -51,6 +51,9 @@ SKIPPED_TYPES = {
     "AWS::SNS::TopicPolicy",
     "AWS::CloudWatch::Alarm",
     "AWS::Logs::LogGroup",
+    # Encryption at rest changes nothing a handler sees; moto would not enforce key policies.
+    "AWS::KMS::Key",
+    "AWS::KMS::Alias",
 }
 TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
 
@@ -102,6 +105,16 @@ def plan(
             resources.set(logical_id, name, Arn=_arn("scheduler", f"schedule-group/{name}"), Name=name)
         elif kind in ("AWS::SESV2::ConfigurationSet", "AWS::SES::ConfigurationSet"):
             resources.set(logical_id, props.get("Name") or logical_id)
+        elif kind == "AWS::KMS::Key":
+            resources.set(logical_id, logical_id, Arn=_arn("kms", f"key/{logical_id}"), KeyId=logical_id)
+        elif kind == "AWS::Logs::LogGroup":
+            # A name that is a Sub of the stack name resolves now; one naming a resource not
+            # planned yet (e.g. /aws/lambda/${SomeFunction}) falls back to the logical id.
+            try:
+                name = str(resources.resolve(props.get("LogGroupName") or logical_id))
+            except KeyError:
+                name = logical_id
+            resources.set(logical_id, name, Arn=_arn("logs", f"log-group:{name}:*"))
         else:
             resources.set(logical_id, logical_id, Arn=_arn(kind.split("::")[1].lower(), logical_id))
     resources.conditions = evaluate_conditions(template, resources)
