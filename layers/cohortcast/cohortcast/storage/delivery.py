@@ -356,26 +356,32 @@ def update_preferences(
     topics_off_remove: frozenset[str],
     updated_at: str,
 ) -> None:
-    """One UpdateItem touching only the preference attributes (delivery owns `sends`)."""
+    """Update only the preference attributes (delivery owns `sends`).
+
+    DynamoDB rejects ADD and DELETE of one attribute in a single UpdateItem ("two document
+    paths overlap"), so a form that keeps one topic and drops another takes two: the opt-outs
+    first, so a failure in between errs towards sending less. Adding and removing disjoint
+    set elements commute, so a concurrent update or a retried form still ends where it should."""
     sets = ["#kind = :kind", "updated_at = :now"]
     values: dict[str, Any] = {":kind": "preferences", ":now": updated_at}
-    clauses: list[str] = []
     if unsubscribed_all is not None:
         sets.append("unsubscribed_all = :all")
         values[":all"] = unsubscribed_all
-    add_topics = topics_off_add - topics_off_remove
-    if add_topics:
-        clauses.append("ADD topics_off :add")
-        values[":add"] = set(add_topics)
-    if topics_off_remove:
-        clauses.append("DELETE topics_off :remove")
-        values[":remove"] = set(topics_off_remove)
-    _table().update_item(
-        Key=preferences_key(user_id),
-        UpdateExpression="SET " + ", ".join(sets) + (" " + " ".join(clauses) if clauses else ""),
-        ExpressionAttributeNames={"#kind": "kind"},
-        ExpressionAttributeValues=values,
-    )
+    changes = [
+        (clause, topics)
+        for clause, topics in (
+            ("ADD topics_off :topics", topics_off_add - topics_off_remove),
+            ("DELETE topics_off :topics", topics_off_remove),
+        )
+        if topics
+    ]
+    for clause, topics in changes or [("", frozenset())]:
+        _table().update_item(
+            Key=preferences_key(user_id),
+            UpdateExpression=f"SET {', '.join(sets)} {clause}".rstrip(),
+            ExpressionAttributeNames={"#kind": "kind"},
+            ExpressionAttributeValues={**values, ":topics": set(topics)} if topics else values,
+        )
 
 
 def delete_items(items: list[dict[str, Any]]) -> int:
