@@ -129,8 +129,11 @@ def _registry_with(segment_id: str, version: int) -> Registry:
 
 
 def finish(segment_id: str, job_id: str, backfill: dict[str, Any], now: datetime) -> None:
-    """Every part is done: recount the size exactly and mark the job done (idempotent)."""
-    segment_store.set_size(segment_id, segment_store.count_members(segment_id))
+    """Every part is done: mark the job done (idempotent).
+
+    The size needs no recount: it moves in each membership's transaction. (A recount here raced
+    with real-time changes committed between its count and its write.)
+    """
     parts = backfill["parts"].values()
     segment_store.finish_backfill(
         segment_id,

@@ -175,22 +175,6 @@ def delete_definition(segment_id: str) -> None:
     _table().delete_item(Key={"pk": keys.SEGMENTS_PK, "sk": segment_id})
 
 
-def add_size(segment_id: str, delta: int) -> None:
-    if not delta:
-        return
-    try:
-        _table().update_item(
-            Key={"pk": keys.SEGMENTS_PK, "sk": segment_id},
-            UpdateExpression="ADD #size :d",
-            ExpressionAttributeNames={"#size": "size"},
-            ConditionExpression="attribute_exists(pk)",  # a deleted segment stays deleted
-            ExpressionAttributeValues={":d": delta},
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-
-
 def set_size(segment_id: str, size: int) -> None:
     try:
         _table().update_item(
