@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.results import Figure
 from cohortcast.clock import epoch_day
+from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.profiles.model import ProfileView
 from cohortcast.segments.compiler import compile_rule
 from cohortcast.segments.rules import parse_rule
@@ -40,7 +41,7 @@ FEATURES = [f"feature.{name}" for name in ("export", "share", "filter", "alerts"
 
 def synthetic_profiles(count: int, seed: int = 11) -> list[ProfileView]:
     rng = random.Random(seed)
-    today = epoch_day(NOW)
+    today, now_hour = epoch_day(NOW), epoch_hour(NOW)
     profiles = []
     for i in range(count):
         traits: dict[str, Any] = {
@@ -49,25 +50,27 @@ def synthetic_profiles(count: int, seed: int = 11) -> list[ProfileView]:
         }
         if rng.random() < 0.9:
             traits["company"] = {"size": rng.randint(1, 1000)}
-        daily: dict[str, dict[int, int]] = {}
+        hourly: dict[str, dict[int, int]] = {}
         activity = rng.random()
         for day in range(today - 45, today + 1):
+            # Events land in hour buckets during the (UTC) working day, none after NOW.
+            hour = min(day * 24 + rng.randint(7, 20), now_hour)
             if rng.random() < activity * 0.6:
-                daily.setdefault("login", {})[day] = rng.randint(1, 3)
+                hourly.setdefault("login", {})[hour] = rng.randint(1, 3)
             if rng.random() < activity * 0.2:
-                daily.setdefault("report_viewed", {})[day] = 1
+                hourly.setdefault("report_viewed", {})[hour] = 1
             for feature in FEATURES:
                 if rng.random() < activity * 0.1:
-                    daily.setdefault(feature, {})[day] = 1
-        seen_days = sorted({d for days in daily.values() for d in days})
-        last = datetime.fromtimestamp(seen_days[-1] * 86400 + 3600, UTC) if seen_days else None
+                    hourly.setdefault(feature, {})[hour] = 1
+        seen_hours = sorted({h for hours in hourly.values() for h in hours})
+        last = datetime.fromtimestamp(seen_hours[-1] * 3600 + 1800, UTC) if seen_hours else None
         profiles.append(
             ProfileView(
                 user_id=f"u{i}",
                 traits=traits,
                 first_seen=NOW - timedelta(days=rng.randint(1, 400)),
                 last_seen=last,
-                daily=daily,
+                hourly=hourly,
             )
         )
     return profiles

@@ -18,7 +18,7 @@ from bench.aws_counter import counting
 from bench.emulated_aws import backend_table, bulk_put, emulated_aws, scaled_dynamodb, typed, typed_item
 from bench.results import Figure
 from cohortcast.clock import epoch_day, isoformat
-from cohortcast.profiles.behaviour import Behaviour
+from cohortcast.profiles.behaviour import Behaviour, epoch_hour
 from cohortcast.profiles.record import ProfileRecord
 
 SIZES = (10_000, 100_000)
@@ -35,12 +35,13 @@ def synthetic_profiles(count: int, seed: int = 5) -> list[ProfileRecord]:
     profiles = []
     for i in range(count):
         last_seen = SEEDED_AT - timedelta(seconds=rng.randint(60, 60 * 86400))
-        last_day = epoch_day(last_seen)
-        daily: dict[str, dict[int, int]] = {"login": {last_day: 1}}
+        last_day, last_hour = epoch_day(last_seen), epoch_hour(last_seen)
+        hourly: dict[str, dict[int, int]] = {"login": {last_hour: 1}}
         for day in rng.sample(range(today - 44, last_day + 1), max(0, min(8, last_day - today + 45))):
-            daily["login"][day] = rng.randint(1, 3)
+            hour = min(day * 24 + rng.randint(7, 20), last_hour)
+            hourly["login"][hour] = hourly["login"].get(hour, 0) + rng.randint(1, 3)
             if rng.random() < 0.3:
-                daily.setdefault("report_viewed", {})[day] = 1
+                hourly.setdefault("report_viewed", {})[hour] = 1
         profiles.append(
             ProfileRecord(
                 pk=f"U#user-{i}",
@@ -49,7 +50,7 @@ def synthetic_profiles(count: int, seed: int = 5) -> list[ProfileRecord]:
                 traits={"plan": rng.choice(["free", "pro", "enterprise"]), "email": f"user-{i}@example.com"},
                 first_seen=last_seen - timedelta(days=rng.randint(1, 400)),
                 last_seen=last_seen,
-                behaviour=Behaviour(daily=daily),
+                behaviour=Behaviour(hourly=hourly),
                 created_at="2026-01-01T00:00:00.000Z",
                 updated_at=isoformat(last_seen),
                 version=1,

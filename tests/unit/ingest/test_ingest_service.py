@@ -4,15 +4,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cohortcast.clock import epoch_day
 from cohortcast.ingest import service
 from cohortcast.ingest.service import Batch, ingest
+from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.profiles.service import erase_user, find_profile, user_events
 from cohortcast.storage import events as event_store
 from cohortcast.storage import profiles as profile_store
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-TODAY = epoch_day(NOW)
+HOUR = epoch_hour(NOW)
 
 
 def _ingest(*items, received_at=NOW, retention_days=90):
@@ -23,10 +23,10 @@ def _track(user, event, message_id, **extra):
     return {"type": "track", "userId": user, "event": event, "messageId": message_id, **extra}
 
 
-def test_track_counts_into_daily_aggregates_and_last_seen(aws):
+def test_track_counts_into_hourly_aggregates_and_last_seen(aws):
     _ingest(_track("u1", "login", "m1"), _track("u1", "login", "m2"), _track("u1", "report_viewed", "m3"))
     profile = find_profile("u1")
-    assert profile.behaviour.daily == {"login": {TODAY: 2}, "report_viewed": {TODAY: 1}}
+    assert profile.behaviour.hourly == {"login": {HOUR: 2}, "report_viewed": {HOUR: 1}}
     assert profile.last_seen == NOW and profile.first_seen == NOW
 
 
@@ -34,7 +34,7 @@ def test_retried_message_is_stored_and_counted_once(aws):
     first = _ingest(_track("u1", "login", "m1"))
     retry = _ingest(_track("u1", "login", "m1"), received_at=NOW.replace(minute=5))
     assert (first.duplicates, retry.duplicates) == (0, 1)
-    assert find_profile("u1").behaviour.daily == {"login": {TODAY: 1}}
+    assert find_profile("u1").behaviour.hourly == {"login": {HOUR: 1}}
     events, _ = user_events("u1", 50, None)
     assert [e.message_id for e in events] == ["m1"]
 
@@ -55,8 +55,8 @@ def test_crash_between_event_write_and_profile_write_counts_once_on_retry(aws, m
         _ingest(_track("u1", "login", "m1", timestamp="2026-11-23T11:00:00Z"))
     # When the client retries the same message
     _ingest(_track("u1", "login", "m1", timestamp="2026-11-23T11:00:00Z"))
-    # Then it is counted once and stored once
-    assert find_profile("u1").behaviour.daily == {"login": {TODAY: 1}}
+    # Then it is counted once (in the hour it happened) and stored once
+    assert find_profile("u1").behaviour.hourly == {"login": {HOUR - 1: 1}}
     assert len(user_events("u1", 50, None)[0]) == 1
 
 
@@ -73,7 +73,7 @@ def test_concurrent_writer_is_detected_and_reapplied(aws, monkeypatch):
 
     monkeypatch.setattr(service.profile_store, "get_many", stale_read)
     _ingest(_track("u1", "login", "m2"))
-    assert find_profile("u1").behaviour.daily == {"login": {TODAY: 3}}
+    assert find_profile("u1").behaviour.hourly == {"login": {HOUR: 3}}
 
 
 def test_identify_merges_traits_shallowly(aws):
@@ -93,7 +93,7 @@ def test_anonymous_history_merges_into_the_user_on_identify(aws):
     profile = find_profile("u1")
     assert profile.traits == {"utm": "ad", "email": "a@x.test"}
     assert profile.first_seen == datetime(2026, 11, 20, 9, tzinfo=UTC)
-    assert set(profile.behaviour.daily) == {"$page", "clicked"}
+    assert set(profile.behaviour.hourly) == {"$page", "clicked"}
     assert profile_store.get("A#anon-1") is None
     assert len(user_events("u1", 50, None)[0]) == 4
     assert list(event_store.all_for("A#anon-1")) == []
@@ -102,14 +102,14 @@ def test_anonymous_history_merges_into_the_user_on_identify(aws):
 def test_alias_merges_a_previous_user_id(aws):
     _ingest(_track("old-id", "login", "m1"))
     _ingest({"type": "alias", "previousId": "old-id", "userId": "new-id"})
-    assert find_profile("new-id").behaviour.daily == {"login": {TODAY: 1}}
+    assert find_profile("new-id").behaviour.hourly == {"login": {HOUR: 1}}
     assert find_profile("old-id").pk == "U#new-id"  # the old id leads to the merged user
 
 
 def test_aggregates_outside_retention_are_not_kept(aws):
     _ingest(_track("u1", "login", "m1", timestamp="2026-01-01T00:00:00Z"), retention_days=30)
     profile = find_profile("u1")
-    assert profile.behaviour.daily == {}
+    assert profile.behaviour.hourly == {}
     assert profile.first_seen == datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -4,12 +4,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cohortcast.clock import epoch_day
+from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.profiles.model import ProfileView
 from cohortcast.segments.compiler import CompiledRule, compile_rule
 from cohortcast.segments.rules import parse_rule
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TODAY = epoch_day(NOW)
+THIS_HOUR = epoch_hour(NOW)
 
 
 def days_ago(n: float) -> datetime:
@@ -25,16 +27,20 @@ def user(
     counters: dict[str, dict[int, int]] | None = None,
     segments: frozenset[str] = frozenset(),
 ) -> ProfileView:
-    """A profile; `events` map a name to {days ago: count}."""
+    """A profile; `events` map a name to {days ago: count}, each in the hour bucket that long before NOW."""
     return ProfileView(
         user_id="u1",
         traits=traits or {},
         first_seen=None if tenure_days is None else days_ago(tenure_days),
         last_seen=None if seen_days_ago is None else days_ago(seen_days_ago),
-        daily={name: {TODAY - ago: n for ago, n in days.items()} for name, days in (events or {}).items()},
-        counters={key: {TODAY - ago: n for ago, n in days.items()} for key, days in (counters or {}).items()},
+        hourly={name: _hours(days) for name, days in (events or {}).items()},
+        counters={key: _hours(days) for key, days in (counters or {}).items()},
         segments=segments,
     )
+
+
+def _hours(days_ago: dict[int, int]) -> dict[int, int]:
+    return {THIS_HOUR - ago * 24: n for ago, n in days_ago.items()}
 
 
 def compiled(raw: dict[str, Any], segments: dict[str, dict[str, Any]] | None = None) -> CompiledRule:

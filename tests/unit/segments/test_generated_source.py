@@ -14,7 +14,7 @@ VOCABULARY = {
     *("def", "return", "if", "else", "for", "in", "is", "not", "and", "or", "break", "continue"),
     *("True", "False", "None", "type", "dict", "str", "int", "float"),
     *("matches", "profile", "now", "state", "refresh", "b", "traits", "get", "items"),
-    *("daily", "counters", "segments", "first_seen", "last_seen"),
+    *("hourly", "counters", "segments", "first_seen", "last_seen"),
     *("days", "start", "total", "least", "day", "count", "n"),
 }
 

@@ -279,7 +279,7 @@ def test_explain_shows_values_counts_and_windows():
     assert (
         login["value"] is False
         and login["detail"]["count"] == 2
-        and login["detail"]["from_day"] == "2026-11-16"
+        and login["detail"]["from_hour"] == "2026-11-16T12:00:00Z"
     )
 
 
@@ -300,7 +300,8 @@ def test_next_flip_is_when_the_last_login_leaves_the_window():
     at_risk = compiled({"event": "login", "count": {"eq": 0}, "within": "14d"})
     profile = user(events={"login": {3: 1, 10: 1}})
     flip = at_risk.next_flip(profile, NOW)
-    assert flip == datetime(2026, 12, 5, tzinfo=UTC)  # the 11-20 bucket leaves when now - 14d reaches 11-21
+    # the 11-20T12 hour bucket leaves when now - 14d reaches 11-20T13:00
+    assert flip == datetime(2026, 12, 4, 13, tzinfo=UTC)
     assert not at_risk.matches(profile, flip - timedelta(microseconds=1))
     assert at_risk.matches(profile, flip)
 

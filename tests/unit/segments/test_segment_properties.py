@@ -7,12 +7,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from segment_builders import NOW, TODAY
+from segment_builders import NOW, THIS_HOUR
 
 from cohortcast.clock import epoch_day
 from cohortcast.profiles.model import ProfileView
 from cohortcast.segments.compiler import compile_rule
-from cohortcast.segments.durations import day_start, moment_of, parse_bound, parse_duration
+from cohortcast.segments.durations import day_start, hour_start, moment_of, parse_bound, parse_duration
 from cohortcast.segments.rules import parse_rule
 
 WHERE = {"property": "plan", "op": "eq", "value": "pro"}
@@ -151,32 +151,45 @@ def seen(node: dict, p: ProfileView, now: datetime, negated: bool) -> bool:
 
 
 def behaviour(node: dict, p: ProfileView, now: datetime, negated: bool) -> bool:
-    buckets = p.counters.get(COUNTER, {}) if "where" in node else p.daily.get(node.get("event"), {})
+    buckets = p.counters.get(COUNTER, {}) if "where" in node else p.hourly.get(node.get("event"), {})
     if "trend" in node:
         days = parse_duration(node["trend"]["window"]).days
         if node.get("require_full_window", True) and too_new(p, timedelta(days=2 * days), now):
             return negated
+        # Whole UTC days: the N days ending today against the N days before them.
         today = epoch_day(now)
-        current = sum(n for d, n in buckets.items() if d > today - days)
-        previous = sum(n for d, n in buckets.items() if today - 2 * days < d <= today - days)
+        day_of = {h: epoch_day(hour_start(h)) for h in buckets}
+        current = sum(n for h, n in buckets.items() if day_of[h] > today - days)
+        previous = sum(n for h, n in buckets.items() if today - 2 * days < day_of[h] <= today - days)
         change = (current - previous) / previous if previous else (float("inf") if current else 0.0)
         lte, gte = node["trend"].get("change_lte"), node["trend"].get("change_gte")
         return (lte is None or change <= lte) and (gte is None or change >= gte)
     span = parse_duration(node["within"])
-    start = epoch_day(now - span)
+
+    def in_window(hour: int) -> bool:
+        # docs: an hour bucket counts when the hour it covers overlaps (now - w, now]
+        return hour_start(hour) + timedelta(hours=1) > now - span
+
     comparison = node.get("count") or node.get("active_days") or node.get("distinct_events")
     if guarded(node, is_absence(comparison), negated) and too_new(p, span, now):
         return negated
     if "count" in node:
-        n = sum(c for d, c in buckets.items() if d >= start)
+        n = sum(c for h, c in buckets.items() if in_window(h))
     elif "active_days" in node:
-        n = len({d for days in p.daily.values() for d, c in days.items() if d >= start and c})
+        n = len(
+            {
+                epoch_day(hour_start(h))
+                for hours in p.hourly.values()
+                for h, c in hours.items()
+                if in_window(h) and c
+            }
+        )
     else:
         prefix = node.get("prefix") or ""
         n = sum(
             1
-            for name, days in p.daily.items()
-            if name.startswith(prefix) and any(d >= start and c for d, c in days.items())
+            for name, hours in p.hourly.items()
+            if name.startswith(prefix) and any(in_window(h) and c for h, c in hours.items())
         )
     return compare(comparison, n)
 
@@ -254,7 +267,7 @@ COMPARISONS = st.builds(
     lambda op, n: {op: n}, st.sampled_from(["eq", "ne", "lt", "lte", "gt", "gte"]), st.integers(0, 4)
 )
 FULL_WINDOW = st.sampled_from([{}, {}, {"require_full_window": True}, {"require_full_window": False}])
-WINDOWS = st.sampled_from(["12h", "1d", "7d", "P14D", "30d"])
+WINDOWS = st.sampled_from(["1h", "5h", "12h", "36h", "1d", "7d", "P14D", "30d"])
 
 
 def leaf_nodes() -> st.SearchStrategy[dict]:
@@ -311,7 +324,16 @@ RULES = st.recursive(
     ),
     max_leaves=6,
 )
-BUCKETS = st.dictionaries(st.integers(TODAY - 70, TODAY + 1), st.integers(0, 3), max_size=6)
+# Hour buckets anywhere in the retention, and next to the window boundaries (and clock skew).
+HOURS = st.one_of(
+    st.integers(THIS_HOUR - 70 * 24, THIS_HOUR + 24),
+    st.builds(
+        lambda hours, offset: THIS_HOUR - hours + offset,
+        st.sampled_from([12, 24, 72, 168, 336, 720]),
+        st.integers(-14, 14),
+    ),
+)
+BUCKETS = st.dictionaries(HOURS, st.integers(0, 3), max_size=6)
 
 
 @st.composite
@@ -334,7 +356,7 @@ def profiles(draw: st.DrawFn) -> ProfileView:
         traits=traits,
         first_seen=first_seen,
         last_seen=last_seen,
-        daily=events,
+        hourly=events,
         counters={COUNTER: draw(BUCKETS)},
         segments=frozenset(draw(st.lists(st.sampled_from(["vip", "beta"])))),
     )
@@ -364,10 +386,12 @@ def test_next_flip_is_never_late(raw, profile, now, fractions):
         return
     else:
         until = flip
-    # The latest instant before the flip, day boundaries, and random points in between.
+    # The latest instant before the flip, hour and day boundaries, and random points in between.
     moments = [until - timedelta(microseconds=1)]
     moments += [now + (until - now) * fraction for fraction in fractions]
     moments += [day_start(d) for d in range(epoch_day(now) + 1, epoch_day(until) + 1)][:60]
+    first_hour = int(now.timestamp() // 3600) + 1
+    moments += [hour_start(h) for h in range(first_hour, first_hour + 72)]
     moments = [moment for moment in moments if now <= moment < until]
     expected = rule.matches(profile, now)
     for moment in moments:

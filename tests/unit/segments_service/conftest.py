@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from cohortcast.clock import epoch_day
-from cohortcast.profiles.behaviour import Behaviour
+from cohortcast.profiles.behaviour import Behaviour, epoch_hour
 from cohortcast.profiles.record import ProfileRecord
 from tests.conftest import TEST_NOW
 
 NOW = TEST_NOW
-TODAY = epoch_day(NOW)
+THIS_HOUR = epoch_hour(NOW)
 
 
 @pytest.fixture(autouse=True)
@@ -57,8 +56,10 @@ def profile(
     counters: dict[str, dict[int, int]] | None = None,
     now: datetime = NOW,
 ) -> ProfileRecord:
-    """A profile `first_seen_days` old; `events` maps name → {days ago: count}."""
-    daily = {name: {TODAY - ago: n for ago, n in days.items()} for name, days in (events or {}).items()}
+    """A profile `first_seen_days` old; `events` maps name → {days ago: count}, in hour buckets."""
+    hourly = {
+        name: {THIS_HOUR - ago * 24: n for ago, n in days.items()} for name, days in (events or {}).items()
+    }
     return ProfileRecord(
         pk=f"U#{user_id}",
         user_id=user_id,
@@ -66,7 +67,7 @@ def profile(
         traits=traits or {},
         first_seen=now - timedelta(days=first_seen_days),
         last_seen=None if last_seen_days is None else now - timedelta(days=last_seen_days),
-        behaviour=Behaviour(daily=daily, counters=counters or {}),
+        behaviour=Behaviour(hourly=hourly, counters=counters or {}),
         created_at="2026-01-01T00:00:00.000Z",
         updated_at="2026-01-01T00:00:00.000Z",
     )

@@ -1,17 +1,18 @@
 """Real-time evaluation (profiles stream), the scheduled sweep and backfill jobs, against moto."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.segments import backfill, evaluation, sweep
 from cohortcast.segments.registry import get_registry
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
 
-from .conftest import NOW, TODAY, profile, save, stream_record
+from .conftest import NOW, THIS_HOUR, profile, save, stream_record
 
 LOGGED_IN_3_TIMES_7D = {"event": "login", "count": {"gte": 3}, "within": "7d"}
 AT_RISK = {"last_seen": {"more_than_ago": "14d"}}
@@ -183,7 +184,7 @@ def test_active_user_leaves_at_risk_after_login(evaluate):
     evaluate(stream_record(ann))
     assert segment_store.is_member(sid, "U#ann")
     ann.last_seen = NOW
-    ann.behaviour.add("login", TODAY)
+    ann.behaviour.add("login", THIS_HOUR)
     save(ann)
     evaluate(stream_record(ann))
     assert not segment_store.is_member(sid, "U#ann")
@@ -259,7 +260,7 @@ def test_backfill_fills_filtered_counters_from_raw_events(aws):
     from cohortcast.storage import profiles as profile_store
 
     counters = profile_store.get("U#ann").behaviour.counters
-    assert list(counters.values()) == [{TODAY - 1: 2}]
+    assert list(counters.values()) == [{epoch_hour(datetime(2026, 11, 23, 10, tzinfo=UTC)): 2}]
 
 
 def test_ingest_increments_registered_filtered_counters(aws):
@@ -287,7 +288,7 @@ def test_ingest_increments_registered_filtered_counters(aws):
     )
     ingest(batch, received_at=NOW, retention_days=90)
     counters = profile_store.get("U#ann").behaviour.counters
-    assert list(counters.values()) == [{TODAY: 2}]
+    assert list(counters.values()) == [{THIS_HOUR: 2}]
 
 
 def test_scheduled_event_time_is_the_sweep_clock(aws, lambda_context):

@@ -68,6 +68,8 @@ def _segments_page(audience: Audience, cursor: str | None, limit: int) -> tuple[
 def _rule_page(
     audience: Audience, cursor: str | None, now: datetime, limit: int
 ) -> tuple[list[Recipient], str | None]:
+    from cohortcast.config import get_settings
+    from cohortcast.segments import counters
     from cohortcast.segments.compiler import compile_rule
     from cohortcast.segments.registry import get_registry
     from cohortcast.segments.rules import parse_rule, referenced_segments
@@ -81,12 +83,15 @@ def _rule_page(
     needs_states = bool(audience.exclude_segments) or bool(referenced_segments(rule))
     states = segment_store.get_states(r.pk for r in records) if needs_states and records else {}
     excluded = set(audience.exclude_segments)
+    # No profile keeps counters for an inline rule's `where` nodes: count them from raw events.
+    specs, retention = compiled.counter_specs(), get_settings().event_retention_days
     page: list[Recipient] = []
     for record in records:
         state = states.get(record.pk)
         member_of = frozenset(state.segments) if state else frozenset()
         if member_of & excluded:
             continue
+        counters.with_counts_from_events(record, specs, now, retention)
         if compiled.matches(record.view(member_of), now):
             page.append((record.user_id, None))  # type: ignore[arg-type]
     return page, cursors.encode({"k": last_key}) if last_key else None

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cohortcast.clock import epoch_day, isoformat
+from cohortcast.clock import isoformat
 from cohortcast.ingest.messages import Message, Rejected, normalise, retention_expiry
+from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.profiles.record import ProfileRecord, message_fingerprint
 from cohortcast.storage import events as event_store
 from cohortcast.storage import keys
@@ -80,12 +81,12 @@ class _ProfileWork:
 def _store(messages: list[Message], received_at: datetime, retention_days: int) -> int:
     works = _plan(messages)
     records = profile_store.get_many([pk for w in works for pk in (w.target, *w.source_keys)])
-    oldest_day = epoch_day(received_at) - retention_days
+    oldest_hour = epoch_hour(received_at) - retention_days * 24
     now = isoformat(received_at)
     for work in works:
         work.sources = [records[pk] for pk in work.source_keys if pk in records]
         work.record = records.get(work.target) or profile_store.new_record(work.target)
-        work.fresh = _apply(work.record, work, oldest_day, now)
+        work.fresh = _apply(work.record, work, oldest_hour, now)
     event_store.put_many(
         _stored_event(work.target, message, received_at, retention_days)
         for work in works
@@ -93,7 +94,7 @@ def _store(messages: list[Message], received_at: datetime, retention_days: int) 
     )
     fresh_total = 0
     for work in works:
-        fresh_total += _save(work, oldest_day, now)
+        fresh_total += _save(work, oldest_hour, now)
         for source_pk in work.source_keys:
             _finish_merge(source_pk, work.target, now)
     return fresh_total
@@ -133,7 +134,7 @@ def _merge_sources(m: Message) -> tuple[str, ...]:
     return ()
 
 
-def _apply(record: ProfileRecord, work: _ProfileWork, oldest_day: int, now: str) -> list[Message]:
+def _apply(record: ProfileRecord, work: _ProfileWork, oldest_hour: int, now: str) -> list[Message]:
     """Apply what this record has not counted yet; return the messages that were new."""
     for source in work.sources:
         merge_mark = message_fingerprint(f"merge:{source.pk}")
@@ -148,21 +149,21 @@ def _apply(record: ProfileRecord, work: _ProfileWork, oldest_day: int, now: str)
         if record.has_seen(mark):
             continue
         record.remember(mark)
-        _apply_message(record, m, oldest_day)
+        _apply_message(record, m, oldest_hour)
         fresh.append(m)
     record.trim_recent(keep_at_least=len(work.messages) + len(work.sources))
-    record.behaviour.prune(oldest_day)
+    record.behaviour.prune(oldest_hour)
     record.created_at = record.created_at or now
     record.updated_at = now
     return fresh
 
 
-def _apply_message(record: ProfileRecord, m: Message, oldest_day: int) -> None:
+def _apply_message(record: ProfileRecord, m: Message, oldest_hour: int) -> None:
     record.saw(m.timestamp, active=m.is_activity)
     if m.event is not None:
-        day = epoch_day(m.timestamp)
-        if day >= oldest_day:
-            record.behaviour.add(m.event, day, _counter_ids(m))
+        hour = epoch_hour(m.timestamp)
+        if hour >= oldest_hour:
+            record.behaviour.add(m.event, hour, _counter_ids(m))
     if m.type == "identify" and m.traits:
         record.traits.update(m.traits)
     elif m.type == "group" and m.group_id is not None:
@@ -195,7 +196,7 @@ def _absorb(record: ProfileRecord, source: ProfileRecord) -> None:
     record.merged_keys = list(dict.fromkeys([*record.merged_keys, source.pk, *source.merged_keys]))
 
 
-def _save(work: _ProfileWork, oldest_day: int, now: str) -> int:
+def _save(work: _ProfileWork, oldest_hour: int, now: str) -> int:
     record = work.record
     assert record is not None
     for _ in range(_MAX_WRITE_ATTEMPTS):
@@ -206,7 +207,7 @@ def _save(work: _ProfileWork, oldest_day: int, now: str) -> int:
             # Another request wrote this profile meanwhile: re-apply on top of its version.
             # The raw events of work.fresh are already stored; a subset of them stays fresh.
             record = profile_store.get(work.target) or profile_store.new_record(work.target)
-            work.fresh = _apply(record, work, oldest_day, now)
+            work.fresh = _apply(record, work, oldest_hour, now)
     raise RuntimeError(f"profile {work.target} kept changing while being written")
 
 

@@ -9,8 +9,8 @@ from typing import Any
 class ProfileView:
     """What rules are evaluated over.
 
-    `daily` maps an event name to {epoch_day: count} (UTC day buckets, see
-    `cohortcast.clock.epoch_day`), pruned to the raw-event retention window. Track
+    `hourly` maps an event name to {epoch_hour: count} (UTC hour buckets, see
+    `cohortcast.profiles.behaviour.epoch_hour`), pruned to the raw-event retention window. Track
     events count under their `event` name, page views under "$page", screens under
     "$screen". `counters` has the same shape, keyed by the id of a filtered counter
     (an event name plus a `where` condition on properties, registered by segments).
@@ -22,7 +22,7 @@ class ProfileView:
     traits: dict[str, Any] = field(default_factory=dict)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
-    daily: dict[str, dict[int, int]] = field(default_factory=dict)
+    hourly: dict[str, dict[int, int]] = field(default_factory=dict)
     counters: dict[str, dict[int, int]] = field(default_factory=dict)
     segments: frozenset[str] = frozenset()
 

@@ -55,7 +55,7 @@ def get_user(userId: UserId) -> UserProfile:
         groups=record.groups,
         first_seen=record.first_seen.isoformat() if record.first_seen else None,
         last_seen=record.last_seen.isoformat() if record.last_seen else None,
-        behaviour=service.daily_counts_by_date(record.behaviour.daily),
+        behaviour=service.daily_counts_by_date(record.behaviour.hourly),
         created_at=record.created_at,
         updated_at=record.updated_at,
     )

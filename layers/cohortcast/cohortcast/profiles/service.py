@@ -23,11 +23,14 @@ def find_profile(user_id: str) -> ProfileRecord:
 
 
 def daily_counts_by_date(counts: dict[str, dict[int, int]]) -> dict[str, dict[str, int]]:
-    """Aggregates with ISO dates instead of epoch days, for people to read."""
-    return {
-        name: {(_EPOCH + timedelta(days=day)).isoformat(): n for day, n in sorted(days.items())}
-        for name, days in sorted(counts.items())
-    }
+    """Hourly aggregates summed per UTC date (ISO), for people to read."""
+    by_date: dict[str, dict[str, int]] = {}
+    for name, hours in sorted(counts.items()):
+        days = by_date[name] = {}
+        for hour, n in sorted(hours.items()):
+            day = (_EPOCH + timedelta(days=hour // 24)).isoformat()
+            days[day] = days.get(day, 0) + n
+    return by_date
 
 
 def user_events(

@@ -7,7 +7,6 @@ message re-does idempotent writes and then stops instead of counting twice. An e
 new job id; messages of the old job are dropped.
 """
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,20 +14,21 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr
 from ulid import ULID
 
-from cohortcast.clock import epoch_day, isoformat, parse_timestamp
+from cohortcast.clock import isoformat
 from cohortcast.config import get_settings
 from cohortcast.observability import logger
 from cohortcast.profiles.record import ProfileRecord
-from cohortcast.segments import evaluation
+from cohortcast.segments import counters, evaluation
 from cohortcast.segments.registry import Registry, get_registry, invalidate
 from cohortcast.storage import aws, cursors, keys
-from cohortcast.storage import events as event_store
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
 
 PARTS = 4
 PAGE_SIZE = 200
+# A profile written by ingest while its counters are recounted is read and counted again.
+_COUNTER_SAVE_ATTEMPTS = 5
 DONE = "done"
 
 Send = Callable[[dict[str, Any]], None]
@@ -162,31 +162,27 @@ def _scan_page(part: int, start_key: dict[str, Any] | None) -> tuple[list[Profil
 
 
 def _with_counters(record: ProfileRecord, specs: list[Any], now: datetime) -> ProfileRecord:
-    """Fill filtered counters a profile predates from its raw events, once, and save it.
+    """Count the rule's filtered counters from the profile's raw events, and save them.
 
-    Only counters the profile lacks are computed, and only for events it has performed. The
-    saved profile goes through the stream like any other change.
+    Recounted even when the profile has the counter already: ingest starts one as soon as its
+    definitions cache sees the segment, which can be before the backfill reaches the profile,
+    and then it lacks the earlier events. Only profiles that performed the event are read. If
+    ingest writes the profile meanwhile, the profile is read and counted again (its raw events
+    are stored before the profile), so no event is lost or counted twice.
     """
-    missing = [
-        s
-        for s in specs
-        if s.counter_id not in record.behaviour.counters and s.event in record.behaviour.daily
-    ]
-    if not missing:
-        return record
-    oldest_day = epoch_day(now) - get_settings().event_retention_days
-    counts: dict[str, dict[int, int]] = {s.counter_id: {} for s in missing}
-    for stored in event_store.all_for(record.pk):
-        for spec in missing:
-            if stored.event == spec.event and spec.matches_properties(stored.payload.get("properties") or {}):
-                day = epoch_day(parse_timestamp(stored.timestamp))
-                if day >= oldest_day:
-                    counts[spec.counter_id][day] = counts[spec.counter_id].get(day, 0) + 1
-    for counter_id, days in counts.items():
-        record.behaviour.counters[counter_id] = days
-    if not any(counts.values()):
-        return record  # nothing to store: a missing counter already reads as zero
-    # If ingest wrote meanwhile, this evaluation still uses the counts computed here.
-    with contextlib.suppress(profile_store.StaleProfile):
-        profile_store.save(record)
+    retention = get_settings().event_retention_days
+    for _ in range(_COUNTER_SAVE_ATTEMPTS):
+        if not counters.needs_events(record, specs):
+            return record  # a counter of an event never performed reads as zero
+        counts = counters.count_from_events(record, specs, now, retention)
+        if all(record.behaviour.counters.get(cid, {}) == hours for cid, hours in counts.items()):
+            return record
+        record.behaviour.counters.update({cid: hours for cid, hours in counts.items() if hours})
+        for cid in [cid for cid, hours in counts.items() if not hours]:
+            record.behaviour.counters.pop(cid, None)
+        try:
+            profile_store.save(record)
+            return record
+        except profile_store.StaleProfile:
+            record = profile_store.get(record.pk) or record
     return record

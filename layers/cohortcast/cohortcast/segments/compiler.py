@@ -6,9 +6,11 @@ cut-off moments), computed once per distinct `now` by `_Clock`, so a sweep that 
 profiles at one `now` pays for them once. No pydantic and no parsing in the hot loop.
 
 Semantics the docs (docs/rules.md) promise:
-- An event window `w` covers every UTC day bucket that overlaps (now - w, now]: the buckets
-  epoch_day(now - w) through today. Buckets dated after today (clock skew) count as today.
-- A trend over `Nd` compares the N buckets ending today with the N buckets before them.
+- An event window `w` (whole hours) covers every UTC hour bucket that overlaps (now - w, now]:
+  the buckets epoch_hour(now - w) through the current hour. Buckets dated later (clock skew)
+  count as the current hour.
+- `active_days` counts the UTC days of those buckets.
+- A trend over `Nd` compares the N UTC days ending today with the N days before them.
 - "Absence" literals (count eq 0 / lt / lte, more_than_ago, and "at least" counts under a `not`)
   are never satisfied by users observed for less than the window (`require_full_window`).
 """
@@ -23,8 +25,9 @@ from typing import Any
 
 from cohortcast.clock import epoch_day
 from cohortcast.errors import Unprocessable
+from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.profiles.model import ProfileView
-from cohortcast.segments.durations import DAY, day_start, moment_of, parse_bound, parse_duration
+from cohortcast.segments.durations import DAY, day_start, hour_start, moment_of, parse_bound, parse_duration
 from cohortcast.segments.rules import (
     ActiveDays,
     AllOf,
@@ -69,8 +72,12 @@ class _Clock:
     def _slot(self, kind: str, span: timedelta) -> int:
         return self._slots.setdefault((kind, span), len(self._slots))
 
-    def start_day(self, window: timedelta) -> int:
-        return self._slot("start_day", window)
+    def start_hour(self, window: timedelta) -> int:
+        """The oldest hour bucket of a trailing window."""
+        return self._slot("start_hour", window)
+
+    def today(self) -> int:
+        return self._slot("day", timedelta(0))
 
     def cutoff(self, span: timedelta) -> int:
         return self._slot("cutoff", span)
@@ -81,7 +88,12 @@ class _Clock:
     def bounds(self, now: datetime) -> Bounds:
         values: Bounds = [None] * len(self._slots)
         for (kind, span), slot in self._slots.items():
-            values[slot] = epoch_day(now - span) if kind == "start_day" else now - span
+            if kind == "start_hour":
+                values[slot] = epoch_hour(now - span)
+            elif kind == "day":
+                values[slot] = epoch_day(now - span)
+            else:
+                values[slot] = now - span
         return values
 
 
@@ -218,7 +230,7 @@ def counter_id(event: str, where: Any) -> str:
     return "c_" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-# --- counting over day buckets -------------------------------------------------------------
+# --- counting over hour buckets -------------------------------------------------------------
 
 
 def _count_test(comparison: Comparison) -> Callable[[int], bool]:
@@ -233,23 +245,23 @@ def _count_test(comparison: Comparison) -> Callable[[int], bool]:
     }[op]
 
 
-def _window_sum(days: dict[int, int] | None, start: int) -> int:
-    if not days:
+def _window_sum(hours: dict[int, int] | None, start: int) -> int:
+    if not hours:
         return 0
     total = 0
-    for day in days:
-        if day >= start:
-            total += days[day]
+    for hour in hours:
+        if hour >= start:
+            total += hours[hour]
     return total
 
 
-def _at_least(days: dict[int, int] | None, start: int, least: int) -> bool:
+def _at_least(hours: dict[int, int] | None, start: int, least: int) -> bool:
     """At least `least` in the buckets from `start` on, stopping as soon as it is reached."""
-    if days:
+    if hours:
         total = 0
-        for day in days:
-            if day >= start:
-                total += days[day]
+        for hour in hours:
+            if hour >= start:
+                total += hours[hour]
                 if total >= least:
                     return True
     return False
@@ -265,34 +277,39 @@ def _at_least_test(source: str, key: str, slot: int, least: int) -> Predicate:
         return lambda profile, bounds: True
 
     def from_events(profile: ProfileView, bounds: Bounds) -> bool:
-        days = profile.daily.get(key)
-        if days:
+        hours = profile.hourly.get(key)
+        if hours:
             start, total = bounds[slot], 0
-            for day in days:
-                if day >= start:
-                    total += days[day]
+            for hour in hours:
+                if hour >= start:
+                    total += hours[hour]
                     if total >= least:
                         return True
         return False
 
     def from_counter(profile: ProfileView, bounds: Bounds) -> bool:
-        days = profile.counters.get(key)
-        if days:
+        hours = profile.counters.get(key)
+        if hours:
             start, total = bounds[slot], 0
-            for day in days:
-                if day >= start:
-                    total += days[day]
+            for hour in hours:
+                if hour >= start:
+                    total += hours[hour]
                     if total >= least:
                         return True
         return False
 
-    return from_events if source == "daily" else from_counter
+    return from_events if source == "hourly" else from_counter
 
 
-def _leave_times(days: dict[int, int], start: int, window: timedelta) -> Iterator[tuple[datetime, int]]:
+def _leave_time(hour: int, window: timedelta) -> datetime:
+    """When hour bucket `hour` stops overlapping (now - window, now]."""
+    return hour_start(hour + 1) + window
+
+
+def _leave_times(hours: dict[int, int], start: int, window: timedelta) -> Iterator[tuple[datetime, int]]:
     """When each non-empty bucket in the window leaves it, oldest first, with its count."""
-    for day in sorted(d for d, count in days.items() if d >= start and count):
-        yield day_start(day + 1) + window, days[day]
+    for hour in sorted(h for h, count in hours.items() if h >= start and count):
+        yield _leave_time(hour, window), hours[hour]
 
 
 def _first_change(
@@ -307,19 +324,31 @@ def _first_change(
     return None
 
 
-def _active_days(profile: ProfileView, start: int) -> set[int]:
-    return {day for days in profile.daily.values() for day, count in days.items() if day >= start and count}
+def _active_days(profile: ProfileView, start: int) -> dict[int, int]:
+    """UTC days with an event in the window (from hour bucket `start` on), with their last hour."""
+    last: dict[int, int] = {}
+    for hours in profile.hourly.values():
+        for hour, count in hours.items():
+            if hour >= start and count:
+                day = hour // 24
+                if last.get(day, -1) < hour:
+                    last[day] = hour
+    return last
 
 
 def _distinct_events(profile: ProfileView, start: int, prefix: str | None) -> dict[str, int]:
-    """Events performed in the window (filtered by prefix) with the last day each was performed."""
+    """Events performed in the window (filtered by prefix) with the last hour each was performed."""
     last: dict[str, int] = {}
-    for name, days in profile.daily.items():
+    for name, hours in profile.hourly.items():
         if prefix is None or name.startswith(prefix):
-            active = [day for day, count in days.items() if day >= start and count]
+            active = [hour for hour, count in hours.items() if hour >= start and count]
             if active:
                 last[name] = max(active)
     return last
+
+
+def _from_hour(hour: int) -> str:
+    return hour_start(hour).isoformat().replace("+00:00", "Z")
 
 
 def trend_change(current: int, previous: int) -> float:
@@ -710,7 +739,7 @@ class _EventCount(_Windowed):
         source, key, self.counter = _event_source(node.event, node.where)
         self.read = lambda profile: getattr(profile, source).get(key)
         self.holds = _count_test(node.count)
-        slot, op, number = clock.start_day(self.span), *node.count.op
+        slot, op, number = clock.start_hour(self.span), *node.count.op
         self.source, self.key, self.slot, self.op, self.number = source, key, slot, op, number
         if op in ("gte", "gt"):
             self.measure_test = _at_least_test(source, key, slot, number + (op == "gt"))
@@ -737,13 +766,13 @@ class _EventCount(_Windowed):
         if self.guarded or self.op not in ("gte", "gt") or least <= 0:
             return super().statements(code)
         return [
-            f"days = profile.{self.source}.get({code.constant(self.key)})",
-            "if not days:",
+            f"hours = profile.{self.source}.get({code.constant(self.key)})",
+            "if not hours:",
             "    return False",
             f"start, total, least = {code.bounds}[{self.slot}], 0, {code.constant(least)}",
-            "for day in days:",
-            "    if day >= start:",
-            "        total += days[day]",
+            "for hour in hours:",
+            "    if hour >= start:",
+            "        total += hours[hour]",
             "        if total >= least:",
             "            break",
             "else:",
@@ -751,22 +780,22 @@ class _EventCount(_Windowed):
         ]
 
     def detail(self, profile: ProfileView, now: datetime) -> dict[str, Any]:
-        start = epoch_day(now - self.span)
-        detail = {"count": _window_sum(self.read(profile), start), "from_day": str(day_start(start).date())}
+        start = epoch_hour(now - self.span)
+        detail = {"count": _window_sum(self.read(profile), start), "from_hour": _from_hour(start)}
         return detail | ({"counter_id": self.counter.counter_id} if self.counter else {})
 
     def measure_flip(self, profile: ProfileView, now: datetime) -> datetime | None:
-        days, start = self.read(profile) or {}, epoch_day(now - self.span)
-        return _first_change(_leave_times(days, start, self.span), _window_sum(days, start), self.holds)
+        hours, start = self.read(profile) or {}, epoch_hour(now - self.span)
+        return _first_change(_leave_times(hours, start, self.span), _window_sum(hours, start), self.holds)
 
     def counters(self) -> Iterator[CounterSpec]:
         return iter([self.counter] if self.counter else [])
 
 
 def _event_source(event: str, where: Any) -> tuple[str, str, CounterSpec | None]:
-    """Where an event node reads its day buckets: the event's own, or its filtered counter."""
+    """Where an event node reads its hour buckets: the event's own, or its filtered counter."""
     if where is None:
-        return "daily", event, None
+        return "hourly", event, None
     spec = CounterSpec(counter_id(event, where), event, _property_test(where))
     return "counters", spec.counter_id, spec
 
@@ -782,15 +811,16 @@ class _EventTrend(_Windowed):
         self.read = lambda profile: getattr(profile, source).get(key)
         lte, gte = node.trend.change_lte, node.trend.change_gte
         self.holds = lambda change: (lte is None or change <= lte) and (gte is None or change >= gte)
-        today = clock.start_day(timedelta(0))
+        today = clock.today()
         self.measure_test = lambda profile, bounds: self.holds(self._change(profile, bounds[today])[2])
         self._guard(clock, guarded, negated)
 
     def _change(self, profile: ProfileView, today: int) -> tuple[int, int, float]:
-        days = self.read(profile) or {}
+        hours = self.read(profile) or {}
         current_start, previous_start = today - self.days + 1, today - 2 * self.days + 1
         current = previous = 0
-        for day, count in days.items():
+        for hour, count in hours.items():
+            day = hour // 24
             if day >= current_start:
                 current += count
             elif day >= previous_start:
@@ -805,7 +835,7 @@ class _EventTrend(_Windowed):
         today = epoch_day(now)
         # Both windows slide at UTC midnight; with no events in them, nothing moves.
         oldest = today - 2 * self.days + 1
-        active = any(count for day, count in (self.read(profile) or {}).items() if day >= oldest)
+        active = any(count for hour, count in (self.read(profile) or {}).items() if hour // 24 >= oldest)
         return day_start(today + 1) if active else None
 
     def counters(self) -> Iterator[CounterSpec]:
@@ -819,17 +849,18 @@ class _ActiveDays(_Windowed):
         super().__init__(node)
         self.span = parse_duration(node.within)
         self.holds = holds = _count_test(node.active_days)
-        slot = clock.start_day(self.span)
+        slot = clock.start_hour(self.span)
         self.measure_test = lambda profile, bounds: holds(len(_active_days(profile, bounds[slot])))
         self._guard(clock, guarded, negated)
 
     def detail(self, profile: ProfileView, now: datetime) -> dict[str, Any]:
-        return {"active_days": len(_active_days(profile, epoch_day(now - self.span)))}
+        return {"active_days": len(_active_days(profile, epoch_hour(now - self.span)))}
 
     def measure_flip(self, profile: ProfileView, now: datetime) -> datetime | None:
-        start = epoch_day(now - self.span)
-        active = dict.fromkeys(_active_days(profile, start), 1)
-        return _first_change(_leave_times(active, start, self.span), len(active), self.holds)
+        # A day stops counting when the last of its hours with events leaves the window.
+        last = _active_days(profile, epoch_hour(now - self.span))
+        leaving = ((_leave_time(hour, self.span), 1) for hour in sorted(last.values()))
+        return _first_change(leaving, len(last), self.holds)
 
 
 class _DistinctEvents(_Windowed):
@@ -839,19 +870,19 @@ class _DistinctEvents(_Windowed):
         super().__init__(node)
         self.span, self.prefix = parse_duration(node.within), node.prefix
         self.holds = holds = _count_test(node.distinct_events)
-        slot, prefix = clock.start_day(self.span), node.prefix
+        slot, prefix = clock.start_hour(self.span), node.prefix
         self.measure_test = lambda profile, bounds: holds(
             len(_distinct_events(profile, bounds[slot], prefix))
         )
         self._guard(clock, guarded, negated)
 
     def detail(self, profile: ProfileView, now: datetime) -> dict[str, Any]:
-        return {"events": sorted(_distinct_events(profile, epoch_day(now - self.span), self.prefix))}
+        return {"events": sorted(_distinct_events(profile, epoch_hour(now - self.span), self.prefix))}
 
     def measure_flip(self, profile: ProfileView, now: datetime) -> datetime | None:
-        last = _distinct_events(profile, epoch_day(now - self.span), self.prefix)
-        # An event leaves the window when the last day it was performed on does.
-        leaving = ((day_start(day + 1) + self.span, 1) for day in sorted(last.values()))
+        last = _distinct_events(profile, epoch_hour(now - self.span), self.prefix)
+        # An event leaves the window when the last hour it was performed in does.
+        leaving = ((_leave_time(hour, self.span), 1) for hour in sorted(last.values()))
         return _first_change(leaving, len(last), self.holds)
 
 

@@ -56,3 +56,7 @@ def moment_of(value: object) -> datetime | None:
 
 def day_start(epoch_day: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=epoch_day)
+
+
+def hour_start(epoch_hour: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(hours=epoch_hour)

@@ -106,6 +106,12 @@ def _check_event_window(text: str, info: ValidationInfo) -> str:
         duration = parse_duration(text)
     except ValueError as exc:
         raise _error(str(exc)) from None
+    if duration % timedelta(hours=1):
+        # Behaviour is counted in UTC hour buckets: a window that is not whole hours could not
+        # be honoured ("30m" would silently mean up to 90 minutes).
+        raise _error(
+            "windows over events are whole hours, like '1h', '36h' or '7d' (events are counted per hour)"
+        )
     limit = _max_window_days(info)
     if duration > timedelta(days=limit):
         raise _error(f"windows over events may not exceed the {limit}-day raw-event retention")

@@ -26,6 +26,8 @@ Send = Callable[[dict[str, Any]], None]
 MAX_MEMBERS_PER_REQUEST = 5_000
 MAX_USER_ID = 256
 PREVIEW_MAX_PROFILES = 5_000
+# Profiles whose raw events a preview may read (for `where` counters); past it, it extrapolates.
+PREVIEW_MAX_EVENT_READS = 1_000
 PREVIEW_SAMPLE = 20
 HISTORY_POINTS = 500
 
@@ -338,7 +340,12 @@ class Preview:
 
 
 def preview(body: dict[str, Any], now: datetime) -> Preview:
-    """Evaluate a rule (not saved) over up to PREVIEW_MAX_PROFILES profiles; estimate beyond that."""
+    """Evaluate a rule (not saved) over up to PREVIEW_MAX_PROFILES profiles; estimate beyond that.
+
+    `where` counters are counted from each profile's raw events (no profile keeps a counter for
+    an unsaved rule), for at most PREVIEW_MAX_EVENT_READS profiles that performed the event.
+    """
+    from cohortcast.segments import counters
     from cohortcast.segments.compiler import compile_rule
     from cohortcast.segments.rules import referenced_segments
 
@@ -347,6 +354,7 @@ def preview(body: dict[str, Any], now: datetime) -> Preview:
     registry = get_registry()
     compiled = compile_rule(parsed, segment_rule=registry.rule_of)
     needs_state = bool(referenced_segments(parsed) - registry.rules.keys())
+    specs, event_reads, retention = compiled.counter_specs(), 0, get_settings().event_retention_days
     table = aws.table(get_settings().profiles_table)
     scan: dict[str, Any] = {"FilterExpression": Attr("sk").eq(keys.PROFILE_SK), "Limit": 1000}
     scanned, matched, sample, exhausted = 0, 0, [], False
@@ -354,13 +362,22 @@ def preview(body: dict[str, Any], now: datetime) -> Preview:
         response = table.scan(**scan)
         records = [profile_store.from_item(item) for item in response.get("Items", [])]
         states = segment_store.get_states(r.pk for r in records) if needs_state and records else {}
+        out_of_reads = False
         for record in records:
+            if specs and counters.needs_events(record, specs):
+                if event_reads == PREVIEW_MAX_EVENT_READS:
+                    out_of_reads = True
+                    break
+                event_reads += 1
+                counters.with_counts_from_events(record, specs, now, retention)
             state = states.get(record.pk)
             if compiled.matches(record.view(frozenset(state.segments) if state else frozenset()), now):
                 matched += 1
                 if len(sample) < PREVIEW_SAMPLE:
                     sample.append(record.user_id or f"anonymous:{record.anonymous_id}")
-        scanned += len(records)
+            scanned += 1
+        if out_of_reads:
+            break  # extrapolate from the profiles evaluated
         if "LastEvaluatedKey" not in response:
             exhausted = True
             break
