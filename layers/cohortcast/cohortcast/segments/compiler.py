@@ -602,7 +602,11 @@ def _relative_flip(op: str, moment: datetime | None, span: timedelta, now: datet
     if op == "within_last" and now < moment:
         return moment  # a future moment comes into range when it arrives
     # Both ops switch just after `moment + span`: within_last ends, more_than_ago begins.
-    return moment + span + _ONE_MICROSECOND if now <= moment + span else None
+    try:
+        end = moment + span
+        return end + _ONE_MICROSECOND if now <= end else None
+    except OverflowError:  # a trait such as 9999-12-31: the answer never changes before year 10000
+        return None
 
 
 class _Seen(_Compiled):
