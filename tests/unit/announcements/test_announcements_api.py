@@ -122,7 +122,7 @@ def test_dry_run_counts_audience_and_skip_reasons_without_saving(api, aws, segme
             "u1": {"email": "u1@example.com"},
             "u2": {},
             "u3": {"email": "u3@example.com", "phone": "+1 555 555 0123"},
-            "u4": {"phone": "+1555"},  # not E.164: the deliverer would find no address either
+            "u4": {"phone": "+1555"},  # not E.164: the deliverer would skip it as invalid too
         }
     )
     status, body = api(
@@ -135,7 +135,11 @@ def test_dry_run_counts_audience_and_skip_reasons_without_saving(api, aws, segme
     assert body["audience_size"] == 4
     assert body["by_segment"] == {"seg_pro": 3, "seg_trial": 1}
     assert body["channels"]["email"] == {"reachable": 2, "skipped": {"no_address": 2}, "deferred": {}}
-    assert body["channels"]["sms"] == {"reachable": 1, "skipped": {"no_address": 3}, "deferred": {}}
+    assert body["channels"]["sms"] == {
+        "reachable": 1,
+        "skipped": {"no_address": 2, "invalid_address": 1},
+        "deferred": {},
+    }
     assert publish_messages(aws) == []
     assert api("GET", "/v1/announcements")[1]["announcements"] == []
 

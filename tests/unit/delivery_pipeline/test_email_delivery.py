@@ -173,7 +173,12 @@ def test_skips_are_recorded_with_reasons_and_counts_add_up(world, ses):
     deliver(world, chunk_body(recipients), ses)
 
     assert world.sent_to() == ["ok@example.net"]
-    assert world.counters.skipped() == {"no_address": 3, "suppressed": 1, "unsubscribed": 2}
+    assert world.counters.skipped() == {
+        "no_address": 2,
+        "invalid_address": 1,
+        "suppressed": 1,
+        "unsubscribed": 2,
+    }
     planned = len(recipients)
     assert world.counters.settled_total() == planned  # nothing pending, nothing in doubt
     assert world.counters.by_segment[SEGMENT]["sent"] == 1

@@ -8,7 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Channel = Literal["email", "push", "sms"]
 Priority = Literal["normal", "critical"]
 Status = Literal["scheduled", "publishing", "sent", "cancelled"]
-SKIP_REASONS = ("no_address", "suppressed", "unsubscribed", "frequency_cap", "quiet_hours", "cancelled")
+SKIP_REASONS = (
+    "no_address",
+    "invalid_address",
+    "suppressed",
+    "unsubscribed",
+    "frequency_cap",
+    "quiet_hours",
+    "cancelled",
+)
 
 MAX_SEGMENTS = 20
 

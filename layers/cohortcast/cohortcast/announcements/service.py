@@ -274,6 +274,7 @@ def _channel_estimates(
     time), from the same reads it makes: profiles (addresses, timezone), preferences and the
     suppression list (one `BatchGetItem` per 100 keys)."""
     from cohortcast.delivery import policy
+    from cohortcast.delivery.chunk import find_address
     from cohortcast.delivery.email import EmailChannel
     from cohortcast.delivery.sns import SnsChannel
     from cohortcast.storage import delivery as delivery_store
@@ -291,7 +292,10 @@ def _channel_estimates(
         name: EmailChannel(settings=settings, now=when) if name == "email" else SnsChannel(name=name)
         for name in request.channels
     }
-    addresses = {(c, u): channel.address(traits[u]) for c, channel in channels.items() for u in user_ids}
+    found_addresses = {
+        (c, u): find_address(channel, traits[u]) for c, channel in channels.items() for u in user_ids
+    }
+    addresses = {pair: address for pair, (address, _) in found_addresses.items()}
     hashes = {
         pair: channels[pair[0]].suppression_hash(address) if address else None
         for pair, address in addresses.items()
@@ -322,7 +326,13 @@ def _channel_estimates(
             )
             address_hash = hashes[(name, user_id)]
             suppressed = bool(address_hash) and _pair(delivery_store.suppression_key(address_hash)) in found  # type: ignore[arg-type]
-            audience = policy.Audience.of(addresses[(name, user_id)], suppressed, prefs, traits[user_id])
+            audience = policy.Audience.of(
+                addresses[(name, user_id)],
+                suppressed,
+                prefs,
+                traits[user_id],
+                address_problem=found_addresses[(name, user_id)][1],
+            )
             decision = policy.decide(rules, audience, when)
             if decision.action == policy.SKIP:
                 skipped[decision.reason or "unknown"] += 1

@@ -6,7 +6,12 @@
 
 The channel (`email.EmailChannel`, `sns.SnsChannel`) only finds the address and sends.
 A chunk with `resume: true` comes from the settle job: its recipients already have records
-(in doubt or deferred) and only those still due are claimed again.
+(in doubt or deferred) and only those still due are claimed again, at most `MAX_ATTEMPTS` claims
+per record: then it is `failed` (`attempts_exhausted`), so nothing is resumed forever.
+
+One recipient never stalls the others: an address trait that can't be used is skipped as
+`invalid_address`, and whatever fails while preparing one recipient's message (rendering, MIME)
+is that recipient's `failed` outcome.
 """
 
 import time
@@ -26,6 +31,7 @@ from cohortcast.storage import profiles as profile_store
 
 MAX_RECIPIENTS = 50
 CHANNELS = ("email", "push", "sms")
+MAX_ATTEMPTS = 3  # claims of one record (the first send and two settle resends)
 
 
 class PoisonMessage(ValueError):
@@ -130,7 +136,7 @@ class Channel(Protocol):
     opt_outs_apply: bool
     can_resend: bool  # False: a claim in doubt has no evidence to settle it (no Send event)
 
-    def address(self, traits: dict[str, Any]) -> str | None: ...
+    def address(self, traits: dict[str, Any]) -> str | None: ...  # raises policy.InvalidAddress
     def suppression_hash(self, address: str) -> str | None: ...
     def send_all(self, announcement: AnnouncementLike, targets: Sequence[Target]) -> list[SendResult]: ...
 
@@ -164,7 +170,8 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
 
     profiles = profile_store.get_many(keys.profile_pk(user_id=r.user_id) for r in recipients)
     traits = {r.user_id: _traits(profiles.get(keys.profile_pk(user_id=r.user_id))) for r in recipients}
-    addresses = {r.user_id: channel.address(traits[r.user_id]) for r in recipients}
+    found_addresses = {r.user_id: find_address(channel, traits[r.user_id]) for r in recipients}
+    addresses = {u: address for u, (address, _) in found_addresses.items()}
     hashes = {u: channel.suppression_hash(a) if a else None for u, a in addresses.items()}
     found = store.batch_get(
         [store.preferences_key(r.user_id) for r in recipients]
@@ -193,6 +200,9 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
         if resend and not channel.can_resend:
             changes.append(Change(prior, ledger.settled(prior, FAILED, now=now, reason="unconfirmed")))
             continue
+        if prior is not None and resend and prior.attempts >= MAX_ATTEMPTS:
+            changes.append(Change(prior, ledger.settled(prior, FAILED, now=now, reason="attempts_exhausted")))
+            continue
         rules = policy.Rules(
             announcement_id=announcement.id,
             topic=announcement.topic,
@@ -207,7 +217,13 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
             local_time=getattr(announcement, "local_time", None),
         )
         suppressed = bool(address_hash) and _pair(store.suppression_key(address_hash)) in found  # type: ignore[arg-type]
-        audience = policy.Audience.of(addresses[user_id], suppressed, prefs, traits[user_id])
+        audience = policy.Audience.of(
+            addresses[user_id],
+            suppressed,
+            prefs,
+            traits[user_id],
+            address_problem=found_addresses[user_id][1],
+        )
         decision = policy.decide(rules, audience, now)
         if decision.action == policy.SKIP:
             skipped = replace(
@@ -279,6 +295,17 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
     return result
 
 
+def find_address(channel: Channel, traits: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(address, None); (None, None) without an address trait; (None, why) when it can't be used.
+    A trait anyone with the write key can set must never fail the chunk, whatever it holds."""
+    try:
+        return channel.address(traits), None
+    except policy.InvalidAddress as exc:
+        return None, str(exc)
+    except Exception as exc:  # any other surprise in a trait is still that recipient's alone
+        return None, type(exc).__name__
+
+
 def _due_records(chunk: Chunk, recipients: list[ChunkRecipient], now: datetime) -> dict[str, Delivery]:
     items = store.batch_get(
         [store.record_key(r.user_id, chunk.announcement_id, chunk.channel) for r in recipients]
@@ -326,6 +353,7 @@ __all__ = [
     "SendResult",
     "Target",
     "default_ports",
+    "find_address",
     "parse_chunk",
     "process_chunk",
 ]

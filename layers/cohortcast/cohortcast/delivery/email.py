@@ -7,12 +7,17 @@ SES outcomes map to the ledger as follows:
   is withdrawn and the queue message retried (never counted as failed);
 - the connection dropped after the request went out (read timeout, connection closed) →
   unknown: the record stays claimed (in doubt) until SES's Send event or the settle job;
-- any other SES error (rejected, bad address, sending paused ...) → failed with the error code.
+- any other SES error (rejected, bad address, sending paused ...) → failed with the error code;
+- rendering or building this recipient's MIME failed (whatever the exception) → failed, `render: …`.
+
+Addresses are sent as SES accepts them: the domain IDNA-encoded (Punycode), the local part 7-bit
+ASCII only, since SES does not support SMTPUTF8 (RFC 6531); anything else is `invalid_address`.
 """
 
 import base64
 import hashlib
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +26,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
+import idna
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -38,6 +44,7 @@ from cohortcast.delivery.chunk import (
     SendResult,
     Target,
 )
+from cohortcast.delivery.policy import InvalidAddress
 from cohortcast.delivery.settings import delivery_settings, unsubscribe_secrets
 from cohortcast.errors import CohortcastError
 
@@ -48,6 +55,34 @@ SEND_ATTEMPTS = 4
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 3.0
 SEND_THREADS = 8  # SES calls are I/O bound; one chunk's 50 sends overlap
+# RFC 5322 dot-atom: what a To header carries without quoting (quoted local parts are not accepted).
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def sendable_address(value: str) -> str:
+    """The address as SES takes it (`local@punycode.domain`), or `InvalidAddress` saying why."""
+    value = value.strip()
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidAddress("not an address (local@domain)")
+    if not local.isascii():
+        raise InvalidAddress("non-ASCII local part (SES does not support SMTPUTF8)")
+    if len(local) > 64 or not _LOCAL_PART.fullmatch(local):
+        raise InvalidAddress("local part is not an RFC 5322 dot-atom")
+    if local.startswith("=?") and local.endswith("?="):
+        raise InvalidAddress("an RFC 2047 encoded word is not an address (RFC 2047 section 5)")
+    try:
+        ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InvalidAddress("domain is not a valid IDNA host name") from exc
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or labels[-1].isdigit() or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise InvalidAddress("domain is not a host name with a top-level domain")
+    address = f"{local}@{ascii_domain}"
+    if len(address) > 254:
+        raise InvalidAddress("longer than 254 characters")
+    return address
 
 
 def email_hash(address: str) -> str:
@@ -97,13 +132,11 @@ class EmailChannel:
 
     def address(self, traits: dict[str, Any]) -> str | None:
         value = traits.get("email")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
         if not isinstance(value, str):
-            return None
-        value = value.strip()
-        local, at, domain = value.rpartition("@")
-        if not at or not local or "." not in domain or any(c in value for c in "\r\n <>,;"):
-            return None
-        return value
+            raise InvalidAddress(f"the email trait is a {type(value).__name__}, not a string")
+        return sendable_address(value)
 
     def suppression_hash(self, address: str) -> str | None:
         return email_hash(address)
@@ -165,8 +198,9 @@ class EmailChannel:
                 message_id_domain=domain,
                 now=self.now,
             )
-        except CohortcastError as exc:
-            return SendResult(FAILED_FOR_GOOD, reason=f"render: {exc.code}")
+        except Exception as exc:  # this recipient's message can't be built: theirs alone, never the chunk's
+            code = exc.code if isinstance(exc, CohortcastError) else type(exc).__name__
+            return SendResult(FAILED_FOR_GOOD, reason=f"render: {code}")
         request: dict[str, Any] = {
             "FromEmailAddress": sender,
             "Destination": {"ToAddresses": [target.address]},

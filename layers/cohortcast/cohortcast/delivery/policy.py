@@ -1,7 +1,7 @@
 """Who gets an announcement on a channel now, who is skipped (with a reason) and who waits.
 
 Pure functions over plain data; `now` is a parameter. The order of the checks is the order
-the reasons are reported in: cancelled, no address, suppressed, unsubscribed, (local time:
+the reasons are reported in: cancelled, no address (or an invalid one), suppressed, unsubscribed, (local time:
 deferred), frequency cap, quiet hours. `priority: critical` bypasses the frequency cap and
 quiet hours (security and outage notices must not wait for the morning), never an opt-out or
 the suppression list, nor an explicit `local_time`.
@@ -35,6 +35,10 @@ class Decision:
     until: datetime | None = None  # DEFER: when the quiet hours end (UTC)
 
 
+class InvalidAddress(ValueError):
+    """The address trait is there but can't be sent to; the message says why (never the address)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Audience:
     """What the policy knows about one recipient."""
@@ -45,10 +49,16 @@ class Audience:
     topics_off: frozenset[str]
     sends: dict[str, str]  # announcement id → ISO time (frequency-cap window bookkeeping)
     timezone: str | None
+    address_problem: str | None = None  # why the address trait can't be used (skipped invalid_address)
 
     @classmethod
     def of(
-        cls, address: str | None, suppressed: bool, preferences: Any, traits: dict[str, Any]
+        cls,
+        address: str | None,
+        suppressed: bool,
+        preferences: Any,
+        traits: dict[str, Any],
+        address_problem: str | None = None,
     ) -> "Audience":
         """From the deliverer's reads: a profile's traits and the user's stored preferences."""
         return cls(
@@ -58,6 +68,7 @@ class Audience:
             topics_off=preferences.topics_off,
             sends=preferences.sends,
             timezone=traits.get("timezone"),
+            address_problem=address_problem,
         )
 
 
@@ -82,7 +93,7 @@ def decide(rules: Rules, audience: Audience, now: datetime) -> Decision:
     if rules.cancelled:
         return Decision(SKIP, "cancelled")
     if not audience.address:
-        return Decision(SKIP, "no_address")
+        return Decision(SKIP, "invalid_address" if audience.address_problem else "no_address")
     if audience.suppressed:
         return Decision(SKIP, "suppressed")
     if rules.opt_outs_apply and (

@@ -5,6 +5,9 @@ crash is never re-sent: after the settle window it is recorded `failed` with rea
 `unconfirmed` (at most once: a duplicate text message is worse than a missing one).
 Email opt-outs (the preferences page) don't apply here: people turn push off on the device
 and SMS with STOP, which SNS honours itself (its opt-out list).
+
+A `phone` or `push_endpoint_arn` trait that is there but unusable is skipped `invalid_address`;
+a message that can't be built for one recipient is that recipient's `failed` outcome.
 """
 
 import json
@@ -22,10 +25,13 @@ from cohortcast.delivery.chunk import (
     Target,
 )
 from cohortcast.delivery.email import send_with_backoff
+from cohortcast.delivery.policy import InvalidAddress
 from cohortcast.storage import aws
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_ENDPOINT_ARN = re.compile(r"^arn:aws[\w-]*:sns:[\w-]+:\d{12}:endpoint/.+")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # ASCII digits: `\d` would take any script's digits
+_ENDPOINT_ARN = re.compile(
+    r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:endpoint/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+"
+)
 SMS_MAX_CHARS = 640  # SNS splits long texts into parts; keep it to a few
 
 
@@ -46,14 +52,20 @@ class SnsChannel:
     can_resend = False
 
     def address(self, traits: dict[str, Any]) -> str | None:
-        if self.name == "push":
-            value = traits.get("push_endpoint_arn")
-            return value if isinstance(value, str) and _ENDPOINT_ARN.match(value) else None
-        value = traits.get("phone")
-        if not isinstance(value, str):
+        trait = "push_endpoint_arn" if self.name == "push" else "phone"
+        value = traits.get(trait)
+        if value is None or (isinstance(value, str) and not value.strip()):
             return None
-        value = re.sub(r"[\s().-]", "", value)
-        return value if _E164.match(value) else None
+        if not isinstance(value, str):
+            raise InvalidAddress(f"the {trait} trait is a {type(value).__name__}, not a string")
+        if self.name == "push":
+            if not _ENDPOINT_ARN.fullmatch(value.strip()):
+                raise InvalidAddress("not an SNS platform endpoint ARN")
+            return value.strip()
+        number = re.sub(r"[ ().-]", "", value.strip())
+        if not _E164.fullmatch(number):
+            raise InvalidAddress("not an E.164 phone number (+ and 7 to 15 digits)")
+        return number
 
     def suppression_hash(self, address: str) -> str | None:
         return None
@@ -67,27 +79,30 @@ class SnsChannel:
         self, client: Any, compiled: Any, announcement: AnnouncementLike, target: Target
     ) -> SendResult:
         try:
-            rendered = compiled.render(
-                target.traits, unsubscribe_url="", preferences_url="", user_id=target.delivery.user_id
-            )
-        except Exception as exc:  # personalisation of this recipient failed (Unprocessable)
-            return SendResult(FAILED_FOR_GOOD, reason=f"render: {type(exc).__name__}")
-        text = rendered.text.split("\n--\n", 1)[0].strip()  # without the email footer
-        if self.name == "push":
-            request = _push_request(target.address, rendered.subject, text, announcement.id)
-        else:
-            body = f"{rendered.subject}\n{text}"
-            request = {
-                "PhoneNumber": target.address,
-                "Message": body[: SMS_MAX_CHARS - 1] + "…" if len(body) > SMS_MAX_CHARS else body,
-                "MessageAttributes": {
-                    "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Promotional"}
-                },
-            }
+            request = self._request(compiled, announcement, target)
+        except Exception as exc:  # this recipient's message can't be built: theirs alone, never the chunk's
+            code = getattr(exc, "code", None) or type(exc).__name__
+            return SendResult(FAILED_FOR_GOOD, reason=f"render: {code}")
         result = send_with_backoff(lambda: client.publish(**request), self.sleep)
         if result.kind == FAILED_FOR_GOOD and result.reason == "EndpointDisabled":
             return SendResult(FAILED_FOR_GOOD, reason="endpoint_disabled")
         return result
+
+    def _request(self, compiled: Any, announcement: AnnouncementLike, target: Target) -> dict[str, Any]:
+        rendered = compiled.render(
+            target.traits, unsubscribe_url="", preferences_url="", user_id=target.delivery.user_id
+        )
+        text = rendered.text.split("\n--\n", 1)[0].strip()  # without the email footer
+        if self.name == "push":
+            return _push_request(target.address, rendered.subject, text, announcement.id)
+        body = f"{rendered.subject}\n{text}"
+        return {
+            "PhoneNumber": target.address,
+            "Message": body[: SMS_MAX_CHARS - 1] + "…" if len(body) > SMS_MAX_CHARS else body,
+            "MessageAttributes": {
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Promotional"}
+            },
+        }
 
 
 def _push_request(endpoint_arn: str, title: str, text: str, announcement_id: str) -> dict[str, Any]:
