@@ -72,3 +72,22 @@ def test_the_decoded_id_is_not_decoded_again(stack):
     shown = stack.admin.get(f"/v1/users/{_path(literal)}")
     assert shown.status_code == 200, shown.text
     assert shown.json()["traits"] == {"which": "literal"}
+
+
+def test_an_id_with_an_unpaired_surrogate_is_rejected_alone(stack):
+    # JSON may escape half a UTF-16 pair; no key or URL can hold it, so that item alone is refused.
+    good = f"ok-{uuid.uuid4().hex[:8]}"
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{stack.write_key}:".encode()).decode()}
+    body = (
+        '{"batch": [{"type": "track", "userId": "x\\ud800y", "event": "login"},'
+        f' {{"type": "track", "userId": "{good}", "event": "login"}}]}}'
+    )
+    response = stack.http.post(
+        "/v1/batch", content=body, headers={**auth, "content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    assert [(r["index"], r["code"], r["field"]) for r in response.json()["rejected"]] == [
+        (0, "invalid_field", "userId")
+    ]
+    assert stack.admin.get(f"/v1/users/{good}").status_code == 200

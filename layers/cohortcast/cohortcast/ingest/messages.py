@@ -141,7 +141,18 @@ def _identifier(raw: dict, name: str) -> str | None:
     text = str(value)
     if len(text) > _MAX_ID_LENGTH:
         raise Rejected("invalid_field", f"{name} is longer than {_MAX_ID_LENGTH} characters", name)
+    _require_unicode(text, name)
     return text
+
+
+def _require_unicode(text: str, name: str) -> None:
+    """JSON can escape half a surrogate pair ("\\ud800"); no UTF-8 key or URL can hold one."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as err:
+        raise Rejected(
+            "invalid_field", f"{name} has an unpaired surrogate (\\u{ord(text[err.start]):04x})", name
+        ) from err
 
 
 def _event_name(raw: dict, msg_type: str) -> str | None:
@@ -156,6 +167,7 @@ def _event_name(raw: dict, msg_type: str) -> str | None:
         raise Rejected("missing_event", "track needs an event name", "event")
     if len(name) > _MAX_EVENT_NAME:
         raise Rejected("invalid_field", f"event is longer than {_MAX_EVENT_NAME} characters", "event")
+    _require_unicode(name, "event")
     return name
 
 
