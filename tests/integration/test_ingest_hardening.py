@@ -13,6 +13,7 @@ import boto3
 import httpx
 import pytest
 
+from cohortcast.storage import events as event_store
 from cohortcast.storage import keys
 from tests.integration.test_delivery import announce, emails_titled, identify, static_segment
 
@@ -165,7 +166,7 @@ def test_body_nested_10000_deep_is_a_400_and_an_unknown_key_is_refused_before_it
     assert no_key.status_code == 400 and no_key.json()["error"]["code"] == "invalid_json"
 
 
-def _profiles_table(stack):
+def _table(stack, name_part: str):
     dynamodb = boto3.resource(
         "dynamodb",
         endpoint_url=stack.aws_endpoint,
@@ -173,35 +174,50 @@ def _profiles_table(stack):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    names = [name for name in dynamodb.meta.client.list_tables()["TableNames"] if "rofile" in name]
+    names = [name for name in dynamodb.meta.client.list_tables()["TableNames"] if name_part in name]
     assert len(names) == 1, names
     return dynamodb.Table(names[0])
 
 
-def test_profile_stored_with_an_unreadable_time_is_readable_erasable_and_still_gets_email(stack):
-    # Given a profile written before times were bounded: its first_seen cannot be parsed
+def test_user_stored_with_unreadable_times_is_readable_previewable_erasable_and_still_gets_email(stack):
+    # Given a profile and a raw event written before times were bounded (year 999, unpadded)
     run = uuid.uuid4().hex[:8]
     poisoned, healthy = f"old-{run}", f"ok-{run}"
     identify(stack, {user: {"email": f"{user}@example.org"} for user in (poisoned, healthy)})
     stack.drain()
-    table = _profiles_table(stack)
-    table.update_item(
-        Key={"pk": keys.profile_pk(user_id=poisoned), "sk": keys.PROFILE_SK},
+    pk, bad = keys.profile_pk(user_id=poisoned), "999-01-01T00:00:00.000Z"
+    _table(stack, "Profiles").update_item(
+        Key={"pk": pk, "sk": keys.PROFILE_SK},
         UpdateExpression="SET first_seen = :bad, last_seen = :bad",
-        ExpressionAttributeValues={":bad": "999-01-01T00:00:00.000Z"},
+        ExpressionAttributeValues={":bad": bad},
         ConditionExpression="attribute_exists(pk)",
     )
+    old_login = {"type": "track", "event": "login", "properties": {"method": "sso"}}
+    _table(stack, "Events").put_item(
+        Item=event_store.to_item(
+            event_store.StoredEvent(pk, bad, f"old-{run}", "track", "login", bad, bad, 0, old_login)
+        )
+    )
 
-    # Then it reads as "first seen: unknown", new events land, and an announcement reaches both
+    # Then it reads as "first seen: unknown" and new events land
     profile = stack.admin.get(f"/v1/users/{poisoned}")
     assert profile.status_code == 200, profile.text
     assert profile.json()["first_seen"] is None
-    assert _post(stack, "/v1/track", {"userId": poisoned, "event": "login"}).status_code == 200
+    login = {"userId": poisoned, "event": "login", "properties": {"method": "sso"}}
+    assert _post(stack, "/v1/track", login).status_code == 200
     assert stack.admin.get(f"/v1/users/{poisoned}").json()["last_seen"] is not None
+    # A preview counting raw events skips the unreadable one and counts the new login
+    rule = {"event": "login", "where": {"property": "method", "op": "eq", "value": "sso"}}
+    preview = stack.admin.post(
+        "/v1/segments/preview", json={"rule": {**rule, "count": {"gte": 1}, "within": "7d"}}
+    )
+    assert preview.status_code == 200, preview.text
+    assert poisoned in preview.json()["sample"]
+    # An announcement reaches both users
     title = f"Unreadable time {run}"
     announce(stack, static_segment(stack, [poisoned, healthy]), title)
     stack.settle()
     assert sorted(a for e in emails_titled(stack, title) for a in e["to"]) == sorted(
         f"{user}@example.org" for user in (poisoned, healthy)
     )
-    _assert_user_usable(stack, poisoned, events=2)
+    _assert_user_usable(stack, poisoned, events=3)

@@ -11,9 +11,8 @@ event (their own hour buckets say so) cost a read; the others count zero without
 from collections.abc import Iterable
 from datetime import datetime
 
-from cohortcast.clock import parse_timestamp
 from cohortcast.profiles.behaviour import HourlyCounts, epoch_hour
-from cohortcast.profiles.record import ProfileRecord
+from cohortcast.profiles.record import ProfileRecord, load_time
 from cohortcast.segments.compiler import CounterSpec
 from cohortcast.storage import events as event_store
 
@@ -41,9 +40,10 @@ def count_from_events(
             continue
         properties = stored.payload.get("properties")
         properties = properties if isinstance(properties, dict) else {}
-        hour = epoch_hour(parse_timestamp(stored.timestamp))
-        if hour < oldest_hour:
-            continue  # expired, not yet removed by TTL
+        moment = load_time(stored.timestamp)  # None for a time stored before times were bounded
+        hour = epoch_hour(moment) if moment else None
+        if hour is None or hour < oldest_hour:
+            continue  # unreadable, or expired and not yet removed by TTL
         for spec in matching:
             if spec.matches_properties(properties):
                 hours = counts[spec.counter_id]
