@@ -64,6 +64,7 @@ def _fault(exc: Exception) -> Response:
     logger.exception("unhandled error")
     return _html(500, render_error_page("Something went wrong on our side. Please try again later."))
 
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
