@@ -23,14 +23,15 @@ URLS = {"unsubscribe_url": "https://acme.example/u/t", "preferences_url": "https
         "{{ '%200000000d' | format(1) }}",
         "{{ 10 ** 100000000 }}",
         "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+        "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
         "{% set ns = namespace(s='a') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
         "{% for i in range(4000) %}" + "x" * 1000 + "{% endfor %}",
         "{% set a = [0] * 100 %}{% set b = [a] * 100 %}{% set c = [b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b] %}{{ c | string }}",  # noqa: E501
     ],
     ids=[
         "nested-ranges", "repeat", "repeat-reversed", "center", "indent", "batch", "printf-width",
-        "format-width", "power", "exponential-macro", "doubling-concat", "static-text-in-a-loop",
-        "nested-lists-to-string",
+        "format-width", "power", "exponential-macro", "endless-recursion", "doubling-concat",
+        "static-text-in-a-loop", "nested-lists-to-string",
     ],
 )  # fmt: skip
 def test_a_body_over_the_budget_without_any_traits_is_rejected_at_create_time_and_quickly(body):

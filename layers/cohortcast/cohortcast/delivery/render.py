@@ -143,7 +143,7 @@ class CompiledAnnouncement:
         except Exception as exc:
             # Whatever the traits make a template do (a string in arithmetic, an IndexError in a
             # filter, the budget) fails this recipient only, never the chunk.
-            over = isinstance(exc, BudgetExceeded)
+            over = isinstance(exc, BudgetExceeded | RecursionError)  # a macro calling itself for ever
             problem = "personalisation exceeds its budget" if over else "personalisation failed"
             raise Unprocessable(
                 f"{pointer[1:]}: {problem}: {exc}",
