@@ -113,6 +113,32 @@ def test_a_poison_recipient_does_not_make_the_chunk_a_batch_item_failure(
     assert world.sent_to() == ["u0@example.net", "u1@example.net"]
 
 
+def test_a_timezone_trait_too_long_for_a_zone_name_falls_back_to_the_workspace_zone(world, ses):
+    world.settings.quiet_hours = ("21:00", "08:00")
+    world.add_users({"long": {"email": "long@example.net", "timezone": "Europe/" + "a" * 10_000}, **users(1)})
+    deliver(world, chunk_body(["long", "u0"]), ses)  # 12:00 UTC: outside the quiet hours
+    assert world.sent_to() == ["long@example.net", "u0@example.net"]
+
+
+def test_a_policy_failure_for_one_recipient_is_their_failed_outcome(world, ses, monkeypatch):
+    from cohortcast.delivery import policy
+
+    decide = policy.decide
+
+    def tripping(rules, audience, now):
+        if audience.address == "odd@example.net":
+            raise IndexError("a policy bug this recipient's data trips")
+        return decide(rules, audience, now)
+
+    monkeypatch.setattr(policy, "decide", tripping)
+    world.add_users({"odd": {"email": "odd@example.net"}, **users(2)})
+    deliver(world, chunk_body(["u0", "odd", "u1"]), ses)
+
+    assert world.sent_to() == ["u0@example.net", "u1@example.net"]
+    assert record("odd")["state"] == "failed" and record("odd")["reason"] == "policy: IndexError"
+    assert world.counters.total == {"in_doubt": 0, "sent": 2, "failed": 1}
+
+
 class Crash(Exception):
     """The invocation dies after the claim, before SES saw anything (every time)."""
 

@@ -224,7 +224,19 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
             traits[user_id],
             address_problem=found_addresses[user_id][1],
         )
-        decision = policy.decide(rules, audience, now)
+        try:
+            decision = policy.decide(rules, audience, now)
+        except Exception as exc:  # a trait that trips the policy fails this recipient, not the chunk
+            failed = replace(
+                template,
+                state=FAILED,
+                reason=f"policy: {type(exc).__name__}",
+                due_at=None,
+                claim_id=template.claim_id or ledger.new_claim_id(),
+                updated_at=isoformat(now),
+            )
+            changes.append(Change(prior, failed))
+            continue
         if decision.action == policy.SKIP:
             skipped = replace(
                 template,

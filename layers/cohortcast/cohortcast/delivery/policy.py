@@ -154,7 +154,7 @@ def zone_of(name: Any, default: str) -> ZoneInfo:
         if isinstance(candidate, str) and candidate:
             try:
                 return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
                 continue
     return ZoneInfo("UTC")
 
