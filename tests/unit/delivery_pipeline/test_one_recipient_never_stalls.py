@@ -69,6 +69,13 @@ def test_sendable_addresses_are_ascii_with_an_idna_domain(given, sendable):
     assert sendable_address(given) == sendable
 
 
+def test_an_international_address_has_one_suppression_hash_as_a_trait_as_sent_and_as_ses_reports_it():
+    from cohortcast.delivery.email import email_hash
+
+    assert email_hash("Ok@Bücher.example") == email_hash("ok@xn--bcher-kva.example")
+    assert email_hash(" Ada@Example.com") == email_hash("ada@example.com")
+
+
 @pytest.mark.parametrize("value", [v for v in POISON_EMAILS.values() if isinstance(v, str)])
 def test_unsendable_addresses_say_why_without_repeating_the_address(value):
     with pytest.raises(InvalidAddress) as raised:

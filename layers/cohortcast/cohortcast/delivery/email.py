@@ -86,8 +86,14 @@ def sendable_address(value: str) -> str:
 
 
 def email_hash(address: str) -> str:
-    """How an address is known to the suppression list: never stored in clear."""
-    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
+    """How an address is known to the suppression list: never stored in clear. Of the sendable
+    form, so the trait (`ok@bücher.example`), what we send and what SES reports in a bounce
+    (`ok@xn--bcher-kva.example`) are one entry."""
+    try:
+        canonical = sendable_address(address)
+    except InvalidAddress:
+        canonical = address.strip()
+    return hashlib.sha256(canonical.lower().encode()).hexdigest()
 
 
 def tag_value(text: str) -> str:
