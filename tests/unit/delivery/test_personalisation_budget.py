@@ -86,3 +86,11 @@ def test_templates_cannot_mutate_traits_to_grow_them():
         "T", "{% for i in range(30) %}{{ user.tags.extend(user.tags) }}{% endfor %}[{{ user.tags | length }}]"
     )
     assert compiled.render({"tags": ["a"]}, **URLS).text.startswith("[1]")
+
+
+def test_a_long_body_within_the_budget_renders_though_its_styled_html_is_larger():
+    # nh3 adds an inline style to every paragraph: the page is ~5x what the body template wrote.
+    body = "\n\n".join(["p"] * 20_000)
+    validate_body(body, "Title")
+    html = compile_announcement("Title", body).render({}, **URLS).html
+    assert len(html) > MAX_SIZE and html.count("<p style=") == 20_000

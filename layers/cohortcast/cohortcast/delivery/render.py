@@ -140,6 +140,16 @@ class CompiledAnnouncement:
             pointer = "/body"
             body = nh3.clean(_render(self.html_template, user=user), **_sanitizer_options())
             text = _render(self.text_template, user=user)
+            # The layout is ours: room for the subject twice and the body once nh3 styled it.
+            page = _render(
+                _layout(),
+                limit=_LAYOUT_LIMIT,
+                subject=subject,
+                body=Markup(body),  # already sanitized by nh3 above
+                font=_FONT,
+                unsubscribe_url=unsubscribe_url,
+                preferences_url=preferences_url,
+            )
         except Exception as exc:
             # Whatever the traits make a template do (a string in arithmetic, an IndexError in a
             # filter, the budget) fails this recipient only, never the chunk.
@@ -150,13 +160,6 @@ class CompiledAnnouncement:
                 [{"pointer": pointer, "message": str(exc)}],
                 code=BUDGET_CODE if over else "personalisation_failed",
             ) from exc
-        page = _layout().render(
-            subject=subject,
-            body=Markup(body),  # already sanitized by nh3 above
-            font=_FONT,
-            unsubscribe_url=unsubscribe_url,
-            preferences_url=preferences_url,
-        )
         footer = _TEXT_FOOTER.format(unsubscribe_url=unsubscribe_url, preferences_url=preferences_url)
         return RenderedEmail(subject=subject, html=page, text=_tidy_text(text) + footer)
 
@@ -222,6 +225,7 @@ class _LenientUndefined(ChainableUndefined):
 MAX_STEPS = 5_000  # loop iterations + calls (macros, filters, methods) per template render
 MAX_SIZE = 200_000  # characters of a string, items of a list, characters written per render
 MAX_POWER_BITS = 4_096
+_LAYOUT_LIMIT = 8 * MAX_SIZE
 BUDGET_CODE = "personalisation_budget"
 
 
@@ -231,6 +235,7 @@ class BudgetExceeded(SecurityError):
 
 @dataclass(slots=True)
 class _Budget:
+    limit: int = MAX_SIZE  # characters written
     steps: int = 0
     written: int = 0
 
@@ -241,8 +246,8 @@ class _Budget:
 
     def write(self, text: str) -> str:
         self.written += len(text)
-        if self.written > MAX_SIZE:
-            raise BudgetExceeded(f"writes more than {MAX_SIZE:,} characters")
+        if self.written > self.limit:
+            raise BudgetExceeded(f"writes more than {self.limit:,} characters")
         return text
 
 
@@ -254,8 +259,8 @@ def _current() -> _Budget:
     return _budget.get() or _Budget()
 
 
-def _render(template: Template, **context: Any) -> str:
-    token = _budget.set(_Budget())
+def _render(template: Template, *, limit: int = MAX_SIZE, **context: Any) -> str:
+    token = _budget.set(_Budget(limit))
     try:
         return template.render(**context)
     finally:
