@@ -1,9 +1,11 @@
 """DynamoDB fault injection at the botocore level, for tests that prove what a user sees when
 DynamoDB throttles.
 
-`DynamoFaults` hooks `before-send` of the service's DynamoDB clients (the resource's and the
-plain one, `cohortcast.storage.aws`), so every call goes through botocore exactly as in
-production: for a seeded share of calls it answers instead of moto with
+`DynamoFaults` takes moto's place on `before-send` of the service's DynamoDB clients (the
+resource's and the plain one, `cohortcast.storage.aws`): botocore calls every `before-send`
+handler, so moto's own would apply a request we answer with an error. Every call goes through
+botocore exactly as in production; for a seeded share of calls the request never reaches moto
+and the answer is
 
 - a throttling error (`ProvisionedThroughputExceededException` or `ThrottlingException`),
   which botocore's own retry logic sees and retries; when every attempt is throttled the error
@@ -49,7 +51,9 @@ class DynamoFaults:
     def __init__(self, rate: float = 0.3, seed: int = 20261124) -> None:
         self.rate = rate
         self.active = True
-        self.calls: Counter[str] = Counter()  # operation → requests sent (attempts, retries included)
+        # A hot partition: every request naming one of these keys is throttled, retries included.
+        self.hot_keys: set[str] = set()
+        self.calls: Counter[str] = Counter()  # operation → requests sent while active (retries included)
         self.injected: Counter[tuple[str, str]] = Counter()  # (operation, fault) → times
         self.slept = 0.0
         self._rng = random.Random(seed)
@@ -60,12 +64,18 @@ class DynamoFaults:
     def __call__(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
         with self._lock:
-            self.calls[operation] += 1
-            if not self.active or self._rng.random() >= self.rate:
-                return None
+            self.calls[operation] += self.active
+            passes = not self.active or self._rng.random() >= self.rate
+        raw = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
+        if self.active and any(f'"{key}"' in raw for key in self.hot_keys):
+            self._count(operation, "hot partition")
+            return _error(request, "ProvisionedThroughputExceededException")
+        if passes:
+            return botocore_stubber(event_name=event_name, request=request)
+        with self._lock:
             roll = self._rng.random()
             code = self._rng.choice(THROTTLING_CODES)
-        body = json.loads(request.body or b"{}")
+        body = json.loads(raw or "{}")
         if operation in _PARTIAL and roll < 0.5 and _entries(body):
             return self._partial(request, operation, body)
         if operation == "TransactWriteItems" and roll < 0.5:
@@ -95,7 +105,7 @@ class DynamoFaults:
                 if rows[cut:]:
                     left[table] = rest
         if not left:
-            return None
+            return botocore_stubber(event_name=f"before-send.dynamodb.{operation}", request=request)
         request.body = json.dumps({**body, field: kept}).encode()
         request.headers["Content-Length"] = str(len(request.body))
         response = botocore_stubber(event_name=f"before-send.dynamodb.{operation}", request=request)
@@ -131,11 +141,13 @@ class DynamoFaults:
 
     def attach(self, *clients: Any) -> None:
         for client in clients:
+            client.meta.events.unregister("before-send", botocore_stubber)
             client.meta.events.register_first("before-send.dynamodb", self, unique_id=f"faults-{id(self)}")
 
     def detach(self, *clients: Any) -> None:
         for client in clients:
             client.meta.events.unregister("before-send.dynamodb", unique_id=f"faults-{id(self)}")
+            client.meta.events.register("before-send", botocore_stubber)
 
 
 def _entries(body: dict[str, Any]) -> int:
