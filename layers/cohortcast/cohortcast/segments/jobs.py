@@ -1,4 +1,5 @@
-"""Segment jobs travel as messages on the BackfillQueue: backfill pages, sweep continuations, purges."""
+"""Segment jobs travel as messages on the BackfillQueue: backfill pages, sweep continuations,
+purges and CSV import chunks."""
 
 import json
 from datetime import datetime
@@ -18,7 +19,7 @@ def send_job(message: dict[str, Any]) -> None:
 def run_job(message: dict[str, Any], now: datetime, *, redelivered: bool = False) -> str:
     """Dispatch one BackfillQueue message; `now` is when it runs (a sweep carries its own)."""
     from cohortcast.clock import parse_timestamp
-    from cohortcast.segments import backfill, service, sweep
+    from cohortcast.segments import backfill, bulk, service, sweep
     from cohortcast.segments.registry import get_registry
 
     kind = message.get("job")
@@ -34,6 +35,8 @@ def run_job(message: dict[str, Any], now: datetime, *, redelivered: bool = False
         if result.continuation:
             send_job(result.continuation)
         return f"swept {result.summary.evaluated}"
+    if kind == "import":
+        return bulk.process_import(message, now, send_job, redelivered=redelivered)
     if kind == "purge":
         return f"purged {service.purge(message['segment_id'], now, send_job)}"
     raise ValueError(f"unknown segment job {kind!r}")

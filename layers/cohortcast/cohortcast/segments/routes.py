@@ -71,6 +71,20 @@ class Backfill(BaseModel):
     finished_at: str | None = None
 
 
+class MembersImport(BaseModel):
+    state: str = Field(description="running or done")
+    job_id: str
+    total: int = Field(description="user ids the CSV lists")
+    processed: int = Field(description="ids applied so far (added + unchanged)")
+    added: int
+    unchanged: int = Field(description="already members, or listed twice")
+    rejected: int = Field(description="CSV lines not imported")
+    rejected_rows: list[dict[str, Any]] = Field(description="the first 100 of them: {line, message}")
+    started_at: str
+    updated_at: str
+    finished_at: str | None = None
+
+
 class Segment(BaseModel):
     segment_id: str
     name: str
@@ -82,6 +96,9 @@ class Segment(BaseModel):
     status: str
     size: int
     backfill: Backfill
+    members_import: MembersImport | None = Field(
+        default=None, description="the latest CSV import job of a static segment"
+    )
     created_at: str
     updated_at: str
 
@@ -94,6 +111,12 @@ class MembersReport(BaseModel):
     added: int
     removed: int
     unchanged: int
+    rejected: list[dict[str, Any]] = Field(default=[], description="CSV lines not imported: {line, message}")
+
+
+class ImportAccepted(BaseModel):
+    segment_id: str
+    members_import: MembersImport | None
     rejected: list[dict[str, Any]] = Field(default=[], description="CSV lines not imported: {line, message}")
 
 
@@ -145,9 +168,16 @@ def _segment(d: SegmentDefinition) -> Segment:
         status=d.status,
         size=d.size,
         backfill=Backfill(**backfill),
+        members_import=_members_import(d.members_import),
         created_at=d.created_at,
         updated_at=d.updated_at,
     )
+
+
+def _members_import(progress: dict[str, Any]) -> MembersImport | None:
+    if not progress:
+        return None
+    return MembersImport(**{k: v for k, v in progress.items() if k in MembersImport.model_fields})
 
 
 def _accepted(d: SegmentDefinition) -> Response:
@@ -226,8 +256,14 @@ def change_members(segment_id: SegmentId, body: MembersChange) -> MembersReport:
     "/v1/segments/<segment_id>/members.csv",
     summary="Add static members from CSV (text/csv: a user_id column, or one column of ids)",
     tags=["segments"],
+    responses={
+        202: {
+            "description": "more than 1,000 ids: a job imports them; GET /v1/segments/{id} shows progress",
+            "content": {"application/json": {"model": ImportAccepted}},
+        }
+    },
 )
-def import_members_csv(segment_id: SegmentId) -> MembersReport:
+def import_members_csv(segment_id: SegmentId):  # no return annotation: returns a 200/202 Response
     event = router.current_event
     raw = event.body or ""
     try:
@@ -237,10 +273,16 @@ def import_members_csv(segment_id: SegmentId) -> MembersReport:
         text = data.decode("utf-8-sig")
     except (ValueError, UnicodeDecodeError) as err:
         raise BadRequest("the CSV must be UTF-8 text", code="invalid_csv") from err
-    report = service.import_csv(segment_id, text, utcnow())
-    return MembersReport(
+    report = service.import_csv(segment_id, text, utcnow(), send_job)
+    if report.job is not None:
+        accepted = ImportAccepted(
+            segment_id=segment_id, members_import=_members_import(report.job), rejected=report.rejected
+        )
+        return Response(202, content_types.APPLICATION_JSON, accepted.model_dump(mode="json"))
+    body = MembersReport(
         added=report.added, removed=report.removed, unchanged=report.unchanged, rejected=report.rejected
     )
+    return Response(200, content_types.APPLICATION_JSON, body.model_dump(mode="json"))
 
 
 @router.get("/v1/segments/<segment_id>/members", summary="Members, paged", tags=["segments"])

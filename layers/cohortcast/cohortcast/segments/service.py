@@ -3,7 +3,7 @@
 import csv
 import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,12 +14,13 @@ from cohortcast.clock import isoformat
 from cohortcast.config import get_settings
 from cohortcast.errors import Conflict, NotFound, Unprocessable
 from cohortcast.profiles import service as profile_service
-from cohortcast.segments import backfill, evaluation
+from cohortcast.segments import backfill, bulk, evaluation
+from cohortcast.segments.bulk import MembersReport
 from cohortcast.segments.registry import get_registry, invalidate
 from cohortcast.storage import aws, keys
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
-from cohortcast.storage.segments import Change, SegmentDefinition
+from cohortcast.storage.segments import SegmentDefinition
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -224,14 +225,6 @@ def purge(segment_id: str, now: datetime, send: Send, *, batch: int = 500) -> in
 # -- static members --------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class MembersReport:
-    added: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-
-
 def _check_member_count(ids: list[Any]) -> None:
     if len(ids) > MAX_MEMBERS_PER_REQUEST:
         raise Unprocessable(
@@ -252,24 +245,7 @@ def _static(segment_id: str) -> SegmentDefinition:
 
 def change_members(segment_id: str, add: list[str], remove: list[str], now: datetime) -> MembersReport:
     _check_member_count([*add, *remove])
-    report = MembersReport()
-    at = isoformat(now)
-    own = {user_id: keys.profile_pk(user_id=user_id) for user_id in dict.fromkeys([*add, *remove])}
-    aliases = profile_store.resolve_aliases(own.values())
-    for kind, ids in (("enter", add), ("exit", remove)):
-        for user_id in dict.fromkeys(ids):
-            pk = aliases.get(own[user_id], own[user_id])
-            reason = "added" if kind == "enter" else "removed"
-            change = Change(segment_id, pk, kind, at, reason)
-            done = segment_store.apply_change(change, keys.profile_ids(pk)[0], now.timestamp())
-            if kind == "enter":
-                segment_store.update_state(pk, entered=[segment_id], updated_at=at)
-                report.added += int(done)
-            else:
-                segment_store.update_state(pk, exited=[segment_id], updated_at=at)
-                report.removed += int(done)
-            report.unchanged += int(not done)
-    return report
+    return bulk.write_members(segment_id, add, remove, now)
 
 
 def change_static_members(segment_id: str, add: list[str], remove: list[str], now: datetime) -> MembersReport:
@@ -277,15 +253,21 @@ def change_static_members(segment_id: str, add: list[str], remove: list[str], no
     return change_members(segment_id, add, remove, now)
 
 
-def import_csv(segment_id: str, text: str, now: datetime) -> MembersReport:
-    """Add the users of a CSV: a `user_id` (or `userId`) column, or a single column of ids."""
+def import_csv(segment_id: str, text: str, now: datetime, send: Send) -> MembersReport:
+    """Add the users of a CSV: a `user_id` (or `userId`) column, or a single column of ids.
+
+    Up to bulk.INLINE_MEMBERS ids are added within the request; a larger CSV becomes a job
+    whose progress the report (and GET /v1/segments/{id}) shows as `members_import`.
+    """
     _static(segment_id)
     ids, rejected = parse_members_csv(text)
     if not ids and rejected:
         raise Unprocessable(
             f"line {rejected[0]['line']}: {rejected[0]['message']}", rejected, code="invalid_csv"
         )
-    report = change_members(segment_id, ids, [], now)
+    if len(ids) > bulk.INLINE_MEMBERS:
+        return MembersReport(rejected=rejected, job=bulk.start_import(segment_id, ids, rejected, now, send))
+    report = bulk.write_members(segment_id, ids, [], now)
     report.rejected = rejected
     return report
 
@@ -319,7 +301,6 @@ def parse_members_csv(text: str) -> tuple[list[str], list[dict[str, Any]]]:
             rejected.append({"line": number, "message": f"user id longer than {MAX_USER_ID} characters"})
         else:
             ids.append(value)
-    _check_member_count(ids)
     return ids, rejected
 
 

@@ -72,6 +72,11 @@ def parse_segment_transition_sk(sk: str) -> tuple[str, str, str]:
     return at, kind, profile_pk
 
 
+def segment_import_pk(segment_id: str, job_id: str) -> str:
+    """The chunks of user ids of one CSV import job, kept until the job is done."""
+    return f"SEG#{segment_id}#IMPORT#{job_id}"
+
+
 def segment_size_pk(segment_id: str) -> str:
     return f"SEG#{segment_id}#SIZE"
 

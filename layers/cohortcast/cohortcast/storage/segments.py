@@ -38,6 +38,9 @@ class SegmentDefinition:
     backfill: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
     updated_at: str = ""
+    # Progress of the latest CSV import job (static segments). Written only by the job's own
+    # conditional updates, never by save_definition, so an edit cannot roll it back.
+    members_import: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -109,6 +112,7 @@ def _definition(item: dict[str, Any]) -> SegmentDefinition:
         backfill=cursors.plain(item.get("backfill") or {}),
         created_at=item.get("created_at", ""),
         updated_at=item.get("updated_at", ""),
+        members_import=cursors.plain(item.get("members_import") or {}),
     )
 
 
@@ -337,6 +341,212 @@ def change_actions(change: Change, user_id: str | None, at_epoch: float) -> list
         {"Put": {"TableName": table, "Item": transition}},
         {"Put": {"TableName": table, "Item": pointer}},
     ]
+
+
+# -- static members in bulk (docs/segments.md "Static members") ---------------------------------
+
+# Each member change takes 4 transaction actions (membership, transition, pointer, state);
+# with the definition's update that is 97 of DynamoDB's 100 per transaction.
+CHANGES_PER_TRANSACTION = 24
+
+
+class BulkCancelled(Exception):
+    """A bulk transaction's condition failed: `progress_moved` when the definition's (segment
+    deleted, or another worker advanced the import), else a membership's."""
+
+    def __init__(self, progress_moved: bool) -> None:
+        super().__init__("progress moved" if progress_moved else "membership changed meanwhile")
+        self.progress_moved = progress_moved
+
+
+@dataclass(slots=True)
+class ImportStep:
+    """Move an import job's cursor from (chunk, offset) to (next_chunk, next_offset)."""
+
+    job_id: str
+    chunk: int
+    offset: int
+    next_chunk: int
+    next_offset: int
+    at: str
+
+
+def existing_members(segment_id: str, profile_pks: Iterable[str]) -> set[str]:
+    """Which of these profiles are members of the segment now (BatchGetItem, 100 keys a call)."""
+    key_list = [
+        {"pk": keys.segment_member_pk(segment_id, keys.shard_of(pk, keys.MEMBER_SHARDS)), "sk": pk}
+        for pk in dict.fromkeys(profile_pks)
+    ]
+    name = get_settings().data_table
+    found: set[str] = set()
+    for start in range(0, len(key_list), 100):
+        request: dict[str, Any] = {
+            name: {
+                "Keys": key_list[start : start + 100],
+                "ProjectionExpression": "sk",
+                "ConsistentRead": True,
+            }
+        }
+        while request:
+            response = aws.dynamodb().batch_get_item(RequestItems=request)
+            found.update(item["sk"] for item in response["Responses"].get(name, []))
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def commit_static_changes(
+    segment_id: str,
+    changes: list[Change],
+    at_epoch: float,
+    *,
+    unchanged: int = 0,
+    step: ImportStep | None = None,
+) -> None:
+    """Up to CHANGES_PER_TRANSACTION enters/exits of one static segment in one transaction,
+    with the size (and an import's progress) on the definition: all of it or none. (Like
+    size_change, with the import's cursor in the same update of the definition.)
+
+    Raises BulkCancelled when a condition fails; nothing was written then.
+    """
+    if len(changes) > CHANGES_PER_TRANSACTION:
+        raise ValueError(f"at most {CHANGES_PER_TRANSACTION} changes per transaction")
+    table = get_settings().data_table
+    actions: list[dict[str, Any]] = []
+    for change in changes:
+        actions += change_actions(change, keys.profile_ids(change.profile_pk)[0], at_epoch)
+        verb = "ADD" if change.kind == "enter" else "DELETE"
+        actions.append(
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {
+                        "pk": {"S": keys.membership_state_pk(change.profile_pk)},
+                        "sk": {"S": keys.MEMBERSHIP_STATE_SK},
+                    },
+                    "UpdateExpression": f"SET updated_at = :u {verb} #segs :s",
+                    "ExpressionAttributeNames": {"#segs": "segments"},
+                    "ExpressionAttributeValues": {":u": {"S": change.at}, ":s": {"SS": [segment_id]}},
+                }
+            }
+        )
+    delta = sum(1 if c.kind == "enter" else -1 for c in changes)
+    names = {"#size": "size"}
+    values: dict[str, Any] = {":delta": {"N": str(delta)}}
+    expression, condition = "ADD #size :delta", "attribute_exists(pk)"
+    if step is not None:
+        names.update(
+            {"#imp": "members_import", "#job": "job_id", "#c": "chunk", "#o": "offset", "#n": "processed"}
+            | {"#a": "added", "#un": "unchanged", "#at": "updated_at"}
+        )
+        values.update(
+            {
+                ":job": {"S": step.job_id},
+                ":c": {"N": str(step.chunk)},
+                ":o": {"N": str(step.offset)},
+                ":nc": {"N": str(step.next_chunk)},
+                ":no": {"N": str(step.next_offset)},
+                ":n": {"N": str(len(changes) + unchanged)},
+                ":a": {"N": str(len(changes))},
+                ":un": {"N": str(unchanged)},
+                ":at": {"S": step.at},
+            }
+        )
+        expression += (
+            " SET #imp.#c = :nc, #imp.#o = :no, #imp.#n = #imp.#n + :n, #imp.#a = #imp.#a + :a,"
+            " #imp.#un = #imp.#un + :un, #imp.#at = :at"
+        )
+        condition += " AND #imp.#job = :job AND #imp.#c = :c AND #imp.#o = :o"
+    actions.append(
+        {
+            "Update": {
+                "TableName": table,
+                "Key": {"pk": {"S": keys.SEGMENTS_PK}, "sk": {"S": segment_id}},
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+    )
+    try:
+        transact(actions)
+    except ClientError as err:
+        if not _condition_failed(err):
+            raise
+        reasons = err.response.get("CancellationReasons") or []
+        # Without reasons (some emulators), assume the definition's: the caller re-reads it.
+        raise BulkCancelled(
+            progress_moved=not reasons or reasons[-1].get("Code") == "ConditionalCheckFailed"
+        ) from err
+
+
+class ImportRunning(Exception):
+    """Another import of this segment is running."""
+
+
+def start_import(segment_id: str, progress: dict[str, Any], stalled_before: str) -> None:
+    """Record a new import job on a static segment, unless one is running (and not stalled)."""
+    try:
+        _table().update_item(
+            Key={"pk": keys.SEGMENTS_PK, "sk": segment_id},
+            UpdateExpression="SET members_import = :p",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(members_import) "
+            "OR members_import.#state <> :running OR members_import.updated_at < :stalled)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":p": progress, ":running": "running", ":stalled": stalled_before},
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise ImportRunning() from err
+        raise
+
+
+def finish_import(segment_id: str, job_id: str, finished_at: str) -> None:
+    try:
+        _table().update_item(
+            Key={"pk": keys.SEGMENTS_PK, "sk": segment_id},
+            UpdateExpression="SET members_import.#state = :done, members_import.finished_at = :at, "
+            "members_import.updated_at = :at",
+            ConditionExpression="members_import.job_id = :job",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":done": "done", ":at": finished_at, ":job": job_id},
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def put_import_chunks(segment_id: str, job_id: str, chunks: list[list[str]], expires_at: int) -> None:
+    """The job's user ids, durable before the API answers (BatchWriteItem, 25 chunks a call)."""
+    with _table().batch_writer() as batch:
+        for number, ids in enumerate(chunks):
+            batch.put_item(
+                Item={
+                    "pk": keys.segment_import_pk(segment_id, job_id),
+                    "sk": f"{number:06d}",
+                    "ids": ids,
+                    "expires_at": expires_at,
+                }
+            )
+
+
+def import_chunk(segment_id: str, job_id: str, number: int) -> list[str]:
+    item = (
+        _table()
+        .get_item(
+            Key={"pk": keys.segment_import_pk(segment_id, job_id), "sk": f"{number:06d}"}, ConsistentRead=True
+        )
+        .get("Item")
+    )
+    if item is None:
+        raise LookupError(f"chunk {number} of import {job_id} is missing")
+    return list(item["ids"])
+
+
+def delete_import_chunks(segment_id: str, job_id: str, count: int) -> None:
+    with _table().batch_writer() as batch:
+        for number in range(count):
+            batch.delete_item(Key={"pk": keys.segment_import_pk(segment_id, job_id), "sk": f"{number:06d}"})
 
 
 def _condition_failed(err: ClientError) -> bool:
