@@ -6,7 +6,15 @@ import traceback
 from bench.results import Figure, report
 
 # The in-process speed figures run first, before the moto runs fill the heap with 100k items.
-MODULES = ["bench.rules", "bench.ingest", "bench.sweep", "bench.fanout", "bench.cost", "bench.cold_start"]
+MODULES = [
+    "bench.rules",
+    "bench.ingest",
+    "bench.sweep",
+    "bench.fanout",
+    "bench.csv_import",
+    "bench.cost",
+    "bench.cold_start",
+]
 
 
 def main() -> None:

@@ -23,6 +23,8 @@ class Figure:
 
 
 def report(figures: list[Figure]) -> None:
+    """Print the figures and write them to results.json in place of same-named ones, so the
+    figures of `make bench` and `make soak` (run separately) live in one file."""
     table = Table(title="cohortcast bench")
     for column in ("figure", "value", "unit", "goal", "met"):
         table.add_column(column, no_wrap=True)
@@ -30,5 +32,15 @@ def report(figures: list[Figure]) -> None:
         met = "–" if f.met is None else ("yes" if f.met else "NO")
         table.add_row(escape(f.name), f"{f.value:,.3f}", f.unit, f.goal, met)
     Console(width=150).print(table)
-    RESULTS.write_text(json.dumps([asdict(f) for f in figures], indent=2, default=str) + "\n")
+    names = {f.name for f in figures}
+    kept = [row for row in _previous() if row.get("name") not in names]
+    RESULTS.write_text(json.dumps(kept + [asdict(f) for f in figures], indent=2, default=str) + "\n")
     Console().print(f"written {RESULTS}")
+
+
+def _previous() -> list[dict[str, Any]]:
+    try:
+        rows = json.loads(RESULTS.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    return rows if isinstance(rows, list) else []

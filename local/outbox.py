@@ -1,7 +1,8 @@
 """Every email SES (moto) accepted, as JSON, HTML pages and .eml files.
 
 moto keeps sent mail in its SES backend in this same process; we read it there because
-no SES API lists sent messages.
+no SES API lists sent messages, and take it out of moto's list once copied. The latest
+KEPT emails stay in memory (COHORTCAST_LOCAL_OUTBOX_KEEP); the .eml files keep them all.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+import os
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -63,17 +65,24 @@ def _subject(parsed: email.message.Message) -> str:
     return str(make_header(decode_header(parsed.get("subject", ""))))
 
 
+KEPT = int(os.environ.get("COHORTCAST_LOCAL_OUTBOX_KEEP", "5000"))
+
+
 class Outbox:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, kept: int = KEPT) -> None:
         self.directory = data_dir / "outbox"
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.kept = kept
         self._emails: dict[str, OutboxEmail] = {}
         self._lock = threading.Lock()
 
     def sync(self) -> list[OutboxEmail]:
-        """Pick up newly sent messages (and write their .eml); returns all, oldest first."""
+        """Pick up newly sent messages (and write their .eml); returns those kept, oldest first."""
         with self._lock:
-            for message in list(_ses_backend().sent_messages):
+            sent = _ses_backend().sent_messages
+            new = sent[: len(sent)]
+            del sent[: len(new)]  # sends that land meanwhile are appended after these
+            for message in new:
                 if message.id in self._emails or not hasattr(message, "destinations"):
                     continue
                 raw = _raw_of(message)
@@ -86,6 +95,8 @@ class Outbox:
                     raw=raw,
                 )
                 (self.directory / f"{message.id}.eml").write_text(raw)
+            for oldest in list(self._emails)[: max(0, len(self._emails) - self.kept)]:
+                del self._emails[oldest]
             return list(self._emails.values())
 
     def as_json(self) -> list[dict[str, Any]]:

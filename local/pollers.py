@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -197,7 +198,15 @@ def _with_json_body(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class StreamPoller(Poller):
-    def __init__(self, function: LocalFunction, props: dict[str, Any], streams: Any) -> None:
+    """`trim(stream_arn, sequence_number)` drops processed records from the emulated stream."""
+
+    def __init__(
+        self,
+        function: LocalFunction,
+        props: dict[str, Any],
+        streams: Any,
+        trim: Callable[[str, int], int] | None = None,
+    ) -> None:
         super().__init__(f"stream:{function.spec.logical_id}")
         self.function = function
         self.stream_arn: str = props["Stream"]
@@ -207,6 +216,7 @@ class StreamPoller(Poller):
         retries = int(props.get("MaximumRetryAttempts", -1))
         self.max_attempts = 1 + (retries if retries >= 0 else STREAM_RETRIES)
         self.streams = streams
+        self.trim = trim
         self.iterators: dict[str, str | None] = {}
         self.pending: list[dict[str, Any]] = []
         self.attempts = 0
@@ -258,6 +268,8 @@ class StreamPoller(Poller):
         elif self.attempts:
             self.stopping.wait(1)
         self.processed += failed_from
+        if failed_from and self.trim is not None:
+            self.trim(self.stream_arn, int(batch[failed_from - 1]["dynamodb"]["SequenceNumber"]))
         del self.pending[:failed_from]
         return len(batch)
 
@@ -406,7 +418,10 @@ def _lambda_name(arn: str) -> str | None:
 
 
 def build_pollers(
-    functions: dict[str, LocalFunction], resources: Resources, client: Callable[[str], Any]
+    functions: dict[str, LocalFunction],
+    resources: Resources,
+    client: Callable[[str], Any],
+    trim_stream: Callable[[str, int], int] | None = None,
 ) -> list[Poller]:
     pollers: list[Poller] = []
     sqs, streams = client("sqs"), client("dynamodbstreams")
@@ -423,4 +438,10 @@ def build_pollers(
                 pollers.append(StreamPoller(function, props, streams))
         for name, props in schedule_events(function.spec).items():
             pollers.append(RatePoller(function, name, props))
+    # Processed records are dropped only from a stream with one consumer: another might not
+    # have read them yet.
+    consumers = Counter(p.stream_arn for p in pollers if isinstance(p, StreamPoller))
+    for poller in pollers:
+        if isinstance(poller, StreamPoller) and consumers[poller.stream_arn] == 1:
+            poller.trim = trim_stream
     return pollers
