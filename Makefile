@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_TRACE_DISABLED := 1
 SAM_ENV := PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: run test lint unit integration node-sdks cfn-lint sam-validate checkov build bench demo deploy clean browser
+.PHONY: run test lint unit integration node-sdks cfn-lint sam-validate checkov build bench soak demo deploy clean browser
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (install it, e.g. pyenv install 3.13)"; exit 1; }
@@ -76,6 +76,9 @@ demo: $(VENV)/.installed ## demo users, segments and an announcement on the runn
 bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) -m bench
+
+soak: $(VENV)/.installed ## local stack under 10,000 events, a 5,000-row import, an announcement to 500: peak RSS, SIGTERM exit
+	$(PY) -m bench.soak
 
 deploy: build
 	$(SAM_ENV) $(VENV)/bin/sam deploy --guided
