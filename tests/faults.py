@@ -51,8 +51,11 @@ class DynamoFaults:
     def __init__(self, rate: float = 0.3, seed: int = 20261124) -> None:
         self.rate = rate
         self.active = True
-        # A hot partition: every request naming one of these keys is throttled, retries included.
+        # A hot partition: requests naming one of these keys are throttled (`hot_code`), retries
+        # included, for the next `hot_requests` such requests (None: until the keys are cleared).
         self.hot_keys: set[str] = set()
+        self.hot_code = "ProvisionedThroughputExceededException"
+        self.hot_requests: int | None = None
         self.calls: Counter[str] = Counter()  # operation → requests sent while active (retries included)
         self.injected: Counter[tuple[str, str]] = Counter()  # (operation, fault) → times
         self.slept = 0.0
@@ -67,9 +70,9 @@ class DynamoFaults:
             self.calls[operation] += self.active
             passes = not self.active or self._rng.random() >= self.rate
         raw = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
-        if self.active and any(f'"{key}"' in raw for key in self.hot_keys):
+        if self.active and self._hot(raw):
             self._count(operation, "hot partition")
-            return _error(request, "ProvisionedThroughputExceededException")
+            return _error(request, self.hot_code)
         if passes:
             return botocore_stubber(event_name=event_name, request=request)
         with self._lock:
@@ -88,6 +91,14 @@ class DynamoFaults:
             )
         self._count(operation, code)
         return _error(request, code)
+
+    def _hot(self, raw: str) -> bool:
+        with self._lock:
+            if self.hot_requests == 0 or not any(f'"{key}"' in raw for key in self.hot_keys):
+                return False
+            if self.hot_requests is not None:
+                self.hot_requests -= 1
+            return True
 
     def _partial(self, request: Any, operation: str, body: dict[str, Any]) -> AWSResponse | None:
         """Let moto apply part of a batch; the rest is returned as unprocessed."""

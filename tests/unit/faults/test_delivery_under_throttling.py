@@ -203,3 +203,28 @@ def test_an_sqs_batch_reports_only_the_chunk_that_failed_and_redelivery_sends_no
     total = finish(world, recording, dynamodb_faults)
     assert_everyone_reachable_got_it_once(world, total)
     assert sum(n for (_, fault), n in dynamodb_faults.injected.items() if fault == "hot partition") > 0
+
+
+def test_a_ledger_transaction_throttled_past_botocores_retries_is_retried_not_failed(world, dynamodb_faults):
+    """Given the recipient's partition answers ThrottlingException to every attempt botocore
+    makes (six) and then cools down,
+    When the deliverer writes a claim,
+    Then the ledger backs off and writes it: the chunk is not failed for a passing throttle."""
+    from cohortcast.storage import delivery as store
+
+    dynamodb_faults.rate = 0.0
+    dynamodb_faults.hot_keys, dynamodb_faults.hot_code, dynamodb_faults.hot_requests = (
+        {"DLV#u9"},
+        "ThrottlingException",
+        6,
+    )
+    key = store.record_key("u9", "ann_x", "email")
+    write = store.LedgerWrite(
+        items=[store.put({**key, "state": "claimed"}, "attribute_not_exists(pk)")],
+        counts={("ann_x", None): {"in_doubt": 1}},
+    )
+    slept = []
+
+    assert store.write_all([write], sleep=slept.append) == [write]
+    assert slept and dynamodb_faults.hot_requests == 0
+    assert store.get_item(key)["state"] == "claimed"

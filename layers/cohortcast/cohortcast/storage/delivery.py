@@ -26,8 +26,13 @@ from cohortcast.storage.announcements import counter_item_count, counter_items
 
 _TRANSACTION_ITEMS = 100
 _TRANSACTION_ATTEMPTS = 5
-_RETRYABLE = frozenset(
-    {"TransactionCanceledException", "TransactionConflictException", "ProvisionedThroughputExceededException"}
+_RETRYABLE = frozenset(  # ThrottlingException too: what a throttled TransactWriteItems answers
+    {
+        "TransactionCanceledException",
+        "TransactionConflictException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+    }
 )
 _BATCH_GET_KEYS = 100
 _CONDITION_FAILED = "ConditionalCheckFailed"
