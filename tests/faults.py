@@ -17,6 +17,10 @@ and the answer is
   the request and the rest comes back as `UnprocessedItems` / `UnprocessedKeys`, in the raw
   response, so botocore parses it like a real one.
 
+With `lost_responses`, that share of the requests that do reach moto is applied and then
+answered with a 500 `InternalServerError` (the write happened, the answer was lost): botocore
+retries it, so conditional writes meet their own first attempt.
+
 Retry back-off and adaptive rate limiting would make botocore sleep for real; the fixture
 records those sleeps instead (`slept`), so the tests stay fast and can tell retries happened.
 """
@@ -48,8 +52,9 @@ _PARTIAL = {
 class DynamoFaults:
     """Answers a seeded ~`rate` of DynamoDB requests with a fault; counts what it did."""
 
-    def __init__(self, rate: float = 0.3, seed: int = 20261124) -> None:
+    def __init__(self, rate: float = 0.3, seed: int = 20261124, lost_responses: float = 0.0) -> None:
         self.rate = rate
+        self.lost_responses = lost_responses
         self.active = True
         # A hot partition: requests naming one of these keys are throttled (`hot_code`), retries
         # included, for the next `hot_requests` such requests (None: until the keys are cleared).
@@ -74,7 +79,13 @@ class DynamoFaults:
             self._count(operation, "hot partition")
             return _error(request, self.hot_code)
         if passes:
-            return botocore_stubber(event_name=event_name, request=request)
+            response = botocore_stubber(event_name=event_name, request=request)
+            with self._lock:
+                lost = self.active and self._rng.random() < self.lost_responses
+            if lost and response is not None and response.status_code == 200:
+                self._count(operation, "InternalServerError after applying")
+                return _error(request, "InternalServerError", status=500)
+            return response
         with self._lock:
             roll = self._rng.random()
             code = self._rng.choice(THROTTLING_CODES)
@@ -166,7 +177,7 @@ def _entries(body: dict[str, Any]) -> int:
     return sum(len(v) if isinstance(v, list) else len(v.get("Keys", [])) for v in requested.values())
 
 
-def _error(request: Any, code: str, **extra: Any) -> AWSResponse:
+def _error(request: Any, code: str, status: int = 400, **extra: Any) -> AWSResponse:
     raw = json.dumps(
         {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected fault", **extra}
     )
@@ -175,7 +186,7 @@ def _error(request: Any, code: str, **extra: Any) -> AWSResponse:
         "x-amzn-RequestId": "faults",
         "Content-Length": str(len(raw)),
     }
-    return AWSResponse(request.url, 400, headers, MockRawResponse(raw))
+    return AWSResponse(request.url, status, headers, MockRawResponse(raw))
 
 
 @pytest.fixture

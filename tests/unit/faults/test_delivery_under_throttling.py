@@ -119,14 +119,17 @@ def assert_everyone_reachable_got_it_once(world, total):
     assert len(world.sent_to()) == len(set(world.sent_to())) == 47  # nobody twice, nobody missed
 
 
+@pytest.mark.parametrize("lost_responses", [0.0, 0.1], ids=["throttling", "and-lost-answers"])
 def test_a_chunk_delivered_while_dynamodb_throttles_reaches_everyone_once_and_counts_add_up(
-    world, ses, audience, dynamodb_faults
+    world, ses, audience, dynamodb_faults, lost_responses
 ):
     """Given a 50-recipient chunk (2 without an address, 1 unsubscribed, 2 in quiet hours) and
-    DynamoDB throttling ~30% of calls, some past botocore's retries,
+    DynamoDB throttling ~30% of calls, some past botocore's retries (and in the second case
+    losing the answer to 10% of the writes it applied),
     When SQS redelivers the chunk after each failed attempt and the settle job runs on time,
     Then each reachable recipient gets the email exactly once, the skips are counted with their
     reasons, and planned = sent + skipped + failed + in_doubt + pending after every attempt."""
+    dynamodb_faults.lost_responses = lost_responses
     recording = RecordingSes(ses)
     body = chunk_body(RECIPIENTS, chunk_id="ann:0:0:email")
 

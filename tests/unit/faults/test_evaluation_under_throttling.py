@@ -54,15 +54,18 @@ def run_stream(lambda_context, records):
     return failures
 
 
+@pytest.mark.parametrize("lost_responses", [0.0, 0.1], ids=["throttling", "and-lost-answers"])
 def test_memberships_sizes_and_transitions_stay_exact_when_evaluation_is_throttled(
-    dynamodb_faults, lambda_context
+    dynamodb_faults, lambda_context, lost_responses
 ):
     """Given two segments (pro plan; logged in within 7 days) and DynamoDB throttling ~30% of
-    calls, some past botocore's retries,
+    calls, some past botocore's retries (and in the second case losing the answer to 10% of the
+    writes it applied),
     When 40 profiles arrive on the stream and then 12 of them downgrade their plan, and Lambda
     retries every batch that reports failed records,
     Then each segment's size equals its member list, each member is there exactly when the rule
     says so, and each user's enter and exit is in the history exactly once."""
+    dynamodb_faults.lost_responses = lost_responses
     with dynamodb_faults.off():
         pro, active = define("pro", PRO), define("active", ACTIVE)
     sequence = iter(range(1, 10_000))
