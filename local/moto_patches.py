@@ -26,14 +26,18 @@ ITERATORS_KEPT = 1_000  # live shard iterators; a consumer only uses its latest
 DELETED_HANDLES_KEPT = 10_000  # receipt handles remembered so a repeated delete still succeeds
 NOTIFICATIONS_KEPT = 100  # messages an SNS topic remembers (moto's own inspection list)
 
-_stream_lock = threading.Lock()  # stream appends and trims; moto has no lock of its own
+# moto's server answers on many threads and its DynamoDB has no lock of its own: two
+# requests interleaved inside it can both pass a condition (breaking the ledger's
+# exactly-once claims) or iterate a dict another one changes. Real DynamoDB serialises
+# writes per item; here every DynamoDB and Streams request, and every trim, holds this lock.
+_dynamodb_lock = threading.RLock()
 
 
 def install() -> None:
     """Apply every patch, for the rest of this process (the local stack calls it once)."""
     _untracked_models()
     fast_dynamodb()
-    _locked_stream_appends()
+    _serialised_dynamodb()
     _bounded_iterators()
     _bounded_deleted_handles()
     _bounded_notifications()
@@ -94,33 +98,42 @@ def fast_dynamodb() -> Callable[[], None]:
                     table.items[hash_key] = before
                 else:
                     table.items[hash_key][range_key] = before
-            with _stream_lock:  # a cancelled transaction leaves no stream records
-                for shard, end in streams.values():
-                    del shard.items[max(0, end - shard.starting_sequence_number) :]
+            # a cancelled transaction leaves no stream records
+            for shard, end in streams.values():
+                del shard.items[max(0, end - shard.starting_sequence_number) :]
             raise
+
+    # moto's server answers requests on many threads: the narrowed candidates of a Query are
+    # per thread, never an attribute of the shared Table another thread's Query would see.
+    query_scope = threading.local()
+
+    def all_items(self: Table) -> object:
+        if getattr(query_scope, "table", None) is self:
+            return query_scope.candidates
+        return original_all_items(self)
 
     def query(self: Table, hash_key: object, *args: object, **kwargs: object) -> object:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")  # positional in moto
         if index_name:
             candidates = _index_candidates(self, index_name, args[0], args[1], kwargs)
-            self.all_items = lambda: candidates
         else:
-            partition = self.items.get(hash_key) or {}
-            self.all_items = lambda: list(partition.values())
+            candidates = list((self.items.get(hash_key) or {}).values())
+        query_scope.table, query_scope.candidates = self, candidates
         try:
             return original_query(self, hash_key, *args, **kwargs)
         finally:
-            del self.all_items
+            query_scope.table = query_scope.candidates = None
 
     models.copy = _NoTableCopies()
     models.DynamoDBBackend.transact_write_items = transact_write_items
     Table.query = query
+    Table.all_items = all_items
 
     def undo() -> None:
         models.copy = copy
         models.DynamoDBBackend.transact_write_items = original_transact
         Table.query = original_query
-        assert Table.all_items is original_all_items
+        Table.all_items = original_all_items
 
     return undo
 
@@ -149,16 +162,18 @@ def _index_candidates(
     return found
 
 
-def _locked_stream_appends() -> None:
-    from moto.dynamodb.models.table import StreamShard
+def _serialised_dynamodb() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-    original = StreamShard.add
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        original = handler.call_action
 
-    def add(self: StreamShard, old: Any, new: Any) -> None:
-        with _stream_lock:
-            original(self, old, new)
+        def call_action(self: Any, _original: Callable[[Any], Any] = original) -> Any:
+            with _dynamodb_lock:
+                return _original(self)
 
-    StreamShard.add = add  # type: ignore[method-assign]
+        handler.call_action = call_action  # type: ignore[method-assign]
 
 
 def trim_stream(stream_arn: str, through_sequence_number: int) -> int:
@@ -174,7 +189,7 @@ def trim_stream(stream_arn: str, through_sequence_number: int) -> int:
     shard = dynamodb_backends[account][region].get_table(table_name).stream_shard
     if shard is None:
         return 0
-    with _stream_lock:
+    with _dynamodb_lock:
         count = min(len(shard.items), through_sequence_number - shard.starting_sequence_number + 1)
         if count <= 0:
             return 0
