@@ -21,7 +21,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from cohortcast.config import get_settings
-from cohortcast.storage import aws, keys
+from cohortcast.storage import aws, dynamo, keys
 from cohortcast.storage.announcements import counter_item_count, counter_items
 
 _TRANSACTION_ITEMS = 100
@@ -34,7 +34,6 @@ _RETRYABLE = frozenset(  # ThrottlingException too: what a throttled TransactWri
         "ThrottlingException",
     }
 )
-_BATCH_GET_KEYS = 100
 _CONDITION_FAILED = "ConditionalCheckFailed"
 # Frequency-cap bookkeeping lives in top-level attributes `send:<announcement id>` = ISO time, so
 # concurrent deliveries each SET their own attribute (no read-modify-write of a shared list).
@@ -100,18 +99,8 @@ def preferences_from_item(user_id: str, item: dict[str, Any] | None) -> Preferen
 
 
 def batch_get(key_list: Sequence[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """{(pk, sk): item} for the keys that exist; ≤100 keys per request, unprocessed retried."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    unique = list({(k["pk"], k["sk"]): k for k in key_list}.values())
-    name = _table_name()
-    for start in range(0, len(unique), _BATCH_GET_KEYS):
-        request: dict[str, Any] = {name: {"Keys": unique[start : start + _BATCH_GET_KEYS]}}
-        while request:
-            response = aws.dynamodb().batch_get_item(RequestItems=request)
-            for item in response["Responses"].get(name, []):
-                found[(item["pk"], item["sk"])] = item
-            request = response.get("UnprocessedKeys") or {}
-    return found
+    """{(pk, sk): item} for the keys that exist."""
+    return {(item["pk"], item["sk"]): item for item in dynamo.batch_get(_table_name(), key_list)}
 
 
 def get_item(key: dict[str, str]) -> dict[str, Any] | None:
