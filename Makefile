@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_TRACE_DISABLED := 1
 SAM_ENV := PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: run test lint unit integration node-sdks cfn-lint sam-validate checkov build bench soak demo deploy clean browser
+.PHONY: run test lint imports unit integration node-sdks cfn-lint sam-validate checkov build bench soak demo deploy clean browser
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (install it, e.g. pyenv install 3.13)"; exit 1; }
@@ -31,6 +31,10 @@ test: lint cfn-lint sam-validate checkov unit integration build ## everything CI
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The direction of dependencies (pyproject.toml [tool.importlinter], docs/architecture.md).
+imports: $(VENV)/.installed
+	$(VENV)/bin/lint-imports --no-cache
 
 # Twice: the second run moves the wall clock 400 days ahead, so no test passes only on the day it was written.
 unit: $(VENV)/.installed browser
