@@ -32,10 +32,10 @@ AT = "2026-11-23T09:00:00.000Z"
 def _audience(resources: Any) -> None:
     """1,000 identified users with an email address, all members of one static segment."""
     from cohortcast.config import get_settings
-    from cohortcast.profiles.record import ProfileRecord
     from cohortcast.storage import keys
     from cohortcast.storage import profiles as profile_store
     from cohortcast.storage import segments as segment_store
+    from cohortcast.storage.profiles import ProfileRecord
 
     segment_store.save_definition(
         segment_store.SegmentDefinition(

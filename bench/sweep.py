@@ -18,8 +18,8 @@ from bench.aws_counter import counting
 from bench.emulated_aws import backend_table, bulk_put, emulated_aws, scaled_dynamodb, typed, typed_item
 from bench.results import Figure
 from cohortcast.clock import epoch_day, isoformat
-from cohortcast.profiles.behaviour import Behaviour, epoch_hour
-from cohortcast.profiles.record import ProfileRecord
+from cohortcast.profiles.behaviour import epoch_hour
+from cohortcast.storage.profiles import Behaviour, ProfileRecord
 
 SIZES = (10_000, 100_000)
 DUE_SHARE = 0.01

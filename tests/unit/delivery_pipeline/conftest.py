@@ -118,9 +118,9 @@ class World:
         )
 
     def add_users(self, users: dict[str, dict[str, Any]]) -> None:
-        from cohortcast.profiles.record import ProfileRecord
         from cohortcast.storage import keys
         from cohortcast.storage import profiles as profile_store
+        from cohortcast.storage.profiles import ProfileRecord
 
         for user_id, traits in users.items():
             record = ProfileRecord(pk=keys.profile_pk(user_id=user_id), user_id=user_id, anonymous_id=None)

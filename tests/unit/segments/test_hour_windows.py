@@ -8,8 +8,9 @@ import pytest
 from segment_builders import NOW, compiled, user
 
 from cohortcast.errors import Unprocessable
-from cohortcast.profiles.behaviour import decode, epoch_hour
+from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.segments.rules import parse_rule
+from cohortcast.storage.profiles import decode_behaviour
 
 
 def logged_in_at(*moments: datetime, **kwargs):
@@ -71,6 +72,6 @@ def test_last_seen_keeps_minute_windows():
 def test_day_buckets_stored_before_hour_buckets_read_as_the_last_hour_of_their_day():
     day = 20_415  # 2025-11-22
     legacy = zlib.compress(json.dumps({"d": {"login": {str(day): 2}}, "c": {"c_x": {str(day): 1}}}).encode())
-    behaviour = decode(legacy)
+    behaviour = decode_behaviour(legacy)
     assert behaviour.hourly == {"login": {day * 24 + 23: 2}}
     assert behaviour.counters == {"c_x": {day * 24 + 23: 1}}

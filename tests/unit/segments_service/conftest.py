@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from cohortcast.profiles.behaviour import Behaviour, epoch_hour
-from cohortcast.profiles.record import ProfileRecord
+from cohortcast.profiles.behaviour import epoch_hour
+from cohortcast.storage.profiles import Behaviour, ProfileRecord
 from tests.conftest import TEST_NOW
 
 NOW = TEST_NOW

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cohortcast.profiles import behaviour
 from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.segments import backfill, evaluation, sweep
 from cohortcast.segments.registry import get_registry
@@ -184,7 +185,7 @@ def test_active_user_leaves_at_risk_after_login(evaluate):
     evaluate(stream_record(ann))
     assert segment_store.is_member(sid, "U#ann")
     ann.last_seen = NOW
-    ann.behaviour.add("login", THIS_HOUR)
+    behaviour.add(ann.behaviour, "login", THIS_HOUR)
     save(ann)
     evaluate(stream_record(ann))
     assert not segment_store.is_member(sid, "U#ann")

@@ -69,6 +69,7 @@ def _rule_page(
     audience: Audience, cursor: str | None, now: datetime, limit: int
 ) -> tuple[list[Recipient], str | None]:
     from cohortcast.config import get_settings
+    from cohortcast.profiles.record import view as profile_view
     from cohortcast.segments import counters
     from cohortcast.segments.compiler import compile_rule
     from cohortcast.segments.registry import get_registry
@@ -92,6 +93,6 @@ def _rule_page(
         if member_of & excluded:
             continue
         counters.with_counts_from_events(record, specs, now, retention)
-        if compiled.matches(record.view(member_of), now):
+        if compiled.matches(profile_view(record, member_of), now):
             page.append((record.user_id, None))  # type: ignore[arg-type]
     return page, cursors.encode({"k": last_key}) if last_key else None

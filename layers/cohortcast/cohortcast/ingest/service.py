@@ -13,11 +13,13 @@ from typing import Any
 
 from cohortcast.clock import isoformat
 from cohortcast.ingest.messages import Message, Rejected, normalise, retention_expiry
+from cohortcast.profiles import behaviour
 from cohortcast.profiles.behaviour import epoch_hour
-from cohortcast.profiles.record import ProfileRecord, message_fingerprint
+from cohortcast.profiles.record import has_seen, message_fingerprint, remember, saw, trim_recent
 from cohortcast.storage import events as event_store
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
+from cohortcast.storage.profiles import ProfileRecord
 
 _MAX_WRITE_ATTEMPTS = 8
 
@@ -138,32 +140,32 @@ def _apply(record: ProfileRecord, work: _ProfileWork, oldest_hour: int, now: str
     """Apply what this record has not counted yet; return the messages that were new."""
     for source in work.sources:
         merge_mark = message_fingerprint(f"merge:{source.pk}")
-        if not record.has_seen(merge_mark):
+        if not has_seen(record, merge_mark):
             _absorb(record, source)
-            record.remember(merge_mark)
+            remember(record, merge_mark)
     # Identities merged in stay listed even when they had no profile yet (erasure needs them).
     record.merged_keys = list(dict.fromkeys([*record.merged_keys, *work.source_keys]))
     fresh = []
     for m in sorted(work.messages, key=lambda m: m.timestamp):
         mark = message_fingerprint(m.message_id)
-        if record.has_seen(mark):
+        if has_seen(record, mark):
             continue
-        record.remember(mark)
+        remember(record, mark)
         _apply_message(record, m, oldest_hour)
         fresh.append(m)
-    record.trim_recent(keep_at_least=len(work.messages) + len(work.sources))
-    record.behaviour.prune(oldest_hour)
+    trim_recent(record, keep_at_least=len(work.messages) + len(work.sources))
+    behaviour.prune(record.behaviour, oldest_hour)
     record.created_at = record.created_at or now
     record.updated_at = now
     return fresh
 
 
 def _apply_message(record: ProfileRecord, m: Message, oldest_hour: int) -> None:
-    record.saw(m.timestamp, active=m.is_activity)
+    saw(record, m.timestamp, active=m.is_activity)
     if m.event is not None:
         hour = epoch_hour(m.timestamp)
         if hour >= oldest_hour:
-            record.behaviour.add(m.event, hour, _counter_ids(m))
+            behaviour.add(record.behaviour, m.event, hour, _counter_ids(m))
     if m.type == "identify" and m.traits:
         record.traits.update(m.traits)
     elif m.type == "group" and m.group_id is not None:
@@ -188,10 +190,10 @@ def _absorb(record: ProfileRecord, source: ProfileRecord) -> None:
     for group_id, traits in source.groups.items():
         record.groups[group_id] = {**traits, **record.groups.get(group_id, {})}
     if source.first_seen:
-        record.saw(source.first_seen, active=False)
+        saw(record, source.first_seen, active=False)
     if source.last_seen:
-        record.saw(source.last_seen, active=True)
-    record.behaviour.merge(source.behaviour)
+        saw(record, source.last_seen, active=True)
+    behaviour.merge(record.behaviour, source.behaviour)
     record.recent_ids = source.recent_ids + record.recent_ids
     record.merged_keys = list(dict.fromkeys([*record.merged_keys, source.pk, *source.merged_keys]))
 

@@ -4,10 +4,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from cohortcast.errors import NotFound
-from cohortcast.profiles.record import ProfileRecord
 from cohortcast.storage import events as event_store
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
+from cohortcast.storage.profiles import ProfileRecord
 
 _EPOCH = date(1970, 1, 1)
 

@@ -11,18 +11,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr
 from ulid import ULID
 
 from cohortcast.clock import isoformat
 from cohortcast.config import get_settings
 from cohortcast.observability import logger
-from cohortcast.profiles.record import ProfileRecord
+from cohortcast.profiles.record import view as profile_view
 from cohortcast.segments import counters, evaluation
 from cohortcast.segments.registry import Registry, get_registry, invalidate
-from cohortcast.storage import aws, cursors, keys
+from cohortcast.storage import cursors
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
+from cohortcast.storage.profiles import ProfileRecord
 from cohortcast.storage.segments import SegmentDefinition
 
 PARTS = 4
@@ -87,13 +87,15 @@ def process_page(message: dict[str, Any], now: datetime, send: Send, *, redelive
     if segment_id not in registry.compiled:
         raise RuntimeError(f"segment {segment_id} has a rule that does not compile: {registry.broken}")
     compiled = registry.compiled[segment_id]
-    records, last_key = _scan_page(int(part), _decode_key(message["cursor"]))
+    records, last_key = profile_store.scan_page(
+        PAGE_SIZE, _decode_key(message["cursor"]), part=int(part), parts=PARTS
+    )
     specs = compiled.counter_specs()
     if specs:
         records = [_with_counters(record, specs, now) for record in records]
     reason = current.backfill.get("reason", "backfill")
     summary = evaluation.evaluate_records(records, registry, now, reason, only={segment_id})
-    matched_here = sum(1 for r in records if compiled.matches(r.view(), now))
+    matched_here = sum(1 for r in records if compiled.matches(profile_view(r), now))
     cursor = _encode_key(last_key)
     backfill = segment_store.advance_backfill(
         segment_id,
@@ -145,20 +147,6 @@ def finish(segment_id: str, job_id: str, backfill: dict[str, Any], now: datetime
             "matched": sum(int(p.get("matched", 0)) for p in parts),
         },
     )
-
-
-def _scan_page(part: int, start_key: dict[str, Any] | None) -> tuple[list[ProfileRecord], dict | None]:
-    scan: dict[str, Any] = {
-        "Segment": part,
-        "TotalSegments": PARTS,
-        "Limit": PAGE_SIZE,
-        "FilterExpression": Attr("sk").eq(keys.PROFILE_SK),
-    }
-    if start_key:
-        scan["ExclusiveStartKey"] = start_key
-    response = aws.table(get_settings().profiles_table).scan(**scan)
-    records = [profile_store.from_item(item) for item in response.get("Items", [])]
-    return records, response.get("LastEvaluatedKey")
 
 
 def _with_counters(record: ProfileRecord, specs: list[Any], now: datetime) -> ProfileRecord:

@@ -11,10 +11,10 @@ event (their own hour buckets say so) cost a read; the others count zero without
 from collections.abc import Iterable
 from datetime import datetime
 
-from cohortcast.profiles.behaviour import HourlyCounts, epoch_hour
-from cohortcast.profiles.record import ProfileRecord, load_time
+from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.segments.compiler import CounterSpec
 from cohortcast.storage import events as event_store
+from cohortcast.storage.profiles import HourlyCounts, ProfileRecord, load_time
 
 
 def needs_events(record: ProfileRecord, specs: Iterable[CounterSpec]) -> bool:

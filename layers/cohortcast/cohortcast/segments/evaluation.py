@@ -5,19 +5,17 @@ Outcome: one exactly-once transaction per enter/exit, then the user's state item
 set and the next moment a time-based rule can flip, which puts the user in the DueIndex).
 """
 
-import base64
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from cohortcast.clock import isoformat, parse_timestamp
-from cohortcast.profiles.record import ProfileRecord
+from cohortcast.profiles.record import view as profile_view
 from cohortcast.segments.registry import Registry
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
+from cohortcast.storage.profiles import ProfileRecord
 from cohortcast.storage.segments import Change, MembershipState
 
 # A flip computed at (or before) `now` is re-checked a moment later rather than in a tight loop.
@@ -61,7 +59,7 @@ def decide(
     only: set[str] | None = None,
 ) -> Outcome:
     """Which dynamic segments the user enters and leaves at `now`, and when to look again."""
-    view = record.view(frozenset(current))
+    view = profile_view(record, frozenset(current))
     outcome = Outcome(profile_pk=record.pk, user_id=record.user_id)
     for segment_id, compiled in registry.compiled.items():
         if only is not None and segment_id not in only:
@@ -184,37 +182,11 @@ def profile_gone(profile_pk: str, now: datetime) -> Summary:
     return erase(profile_pk, now)
 
 
-# -- the profiles table stream -------------------------------------------------------------------
-
-_deserializer = TypeDeserializer()
-
-
-def image_to_item(image: dict[str, Any]) -> dict[str, Any]:
-    """A stream record's NewImage/OldImage as boto3 would return the item (Binary → bytes)."""
-    return {name: _deserializer.deserialize(_binary_decoded(value)) for name, value in image.items()}
-
-
-def _binary_decoded(value: dict[str, Any]) -> dict[str, Any]:
-    # Lambda delivers Binary attributes base64-encoded inside the JSON event.
-    if "B" in value and isinstance(value["B"], str):
-        return {"B": base64.b64decode(value["B"])}
-    if "BS" in value:
-        return {"BS": [base64.b64decode(v) if isinstance(v, str) else v for v in value["BS"]]}
-    if "M" in value:
-        return {"M": {k: _binary_decoded(v) for k, v in value["M"].items()}}
-    if "L" in value:
-        return {"L": [_binary_decoded(v) for v in value["L"]]}
-    return value
-
-
 def evaluate_stream_record(record: dict[str, Any], registry: Registry, now: datetime) -> Summary:
     """One ProfilesTable stream record: re-evaluate the profile, or exit everything on REMOVE."""
-    dynamodb = record.get("dynamodb") or {}
-    if record.get("eventName") == "REMOVE":
-        keys = image_to_item(dynamodb.get("Keys") or {})
-        return profile_gone(keys["pk"], now)
-    item = image_to_item(dynamodb.get("NewImage") or {})
-    if item.get("kind") != "profile":
+    change = profile_store.from_stream_record(record)
+    if change.removed_pk is not None:
+        return profile_gone(change.removed_pk, now)
+    if change.profile is None:
         return Summary(skipped=1)
-    profile = profile_store.from_item(item)
-    return evaluate_records([profile], registry, now, "event")
+    return evaluate_records([change.profile], registry, now, "event")

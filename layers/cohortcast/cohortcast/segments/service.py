@@ -7,17 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr
 from ulid import ULID
 
 from cohortcast.clock import isoformat
 from cohortcast.config import get_settings
 from cohortcast.errors import Conflict, NotFound, Unprocessable
 from cohortcast.profiles import service as profile_service
+from cohortcast.profiles.record import view as profile_view
 from cohortcast.segments import backfill, bulk, evaluation
 from cohortcast.segments.bulk import MembersReport
 from cohortcast.segments.registry import get_registry, invalidate
-from cohortcast.storage import aws, keys
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
@@ -336,12 +335,10 @@ def preview(body: dict[str, Any], now: datetime) -> Preview:
     compiled = compile_rule(parsed, segment_rule=registry.rule_of)
     needs_state = bool(referenced_segments(parsed) - registry.rules.keys())
     specs, event_reads, retention = compiled.counter_specs(), 0, get_settings().event_retention_days
-    table = aws.table(get_settings().profiles_table)
-    scan: dict[str, Any] = {"FilterExpression": Attr("sk").eq(keys.PROFILE_SK), "Limit": 1000}
     scanned, matched, sample, exhausted = 0, 0, [], False
+    start_key: dict[str, Any] | None = None
     while scanned < PREVIEW_MAX_PROFILES:
-        response = table.scan(**scan)
-        records = [profile_store.from_item(item) for item in response.get("Items", [])]
+        records, start_key = profile_store.scan_page(1000, start_key)
         states = segment_store.get_states(r.pk for r in records) if needs_state and records else {}
         out_of_reads = False
         for record in records:
@@ -352,23 +349,20 @@ def preview(body: dict[str, Any], now: datetime) -> Preview:
                 event_reads += 1
                 counters.with_counts_from_events(record, specs, now, retention)
             state = states.get(record.pk)
-            if compiled.matches(record.view(frozenset(state.segments) if state else frozenset()), now):
+            member_of = frozenset(state.segments) if state else frozenset()
+            if compiled.matches(profile_view(record, member_of), now):
                 matched += 1
                 if len(sample) < PREVIEW_SAMPLE:
                     sample.append(record.user_id or f"anonymous:{record.anonymous_id}")
             scanned += 1
         if out_of_reads:
             break  # extrapolate from the profiles evaluated
-        if "LastEvaluatedKey" not in response:
+        if start_key is None:
             exhausted = True
             break
-        scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     if exhausted or scanned == 0:
         return Preview(count=matched, exact=True, scanned=scanned, sample=sample)
-    # DescribeTable's item count is refreshed about every six hours and includes aliases.
-    total = int(
-        aws.client("dynamodb").describe_table(TableName=get_settings().profiles_table)["Table"]["ItemCount"]
-    )
+    total = profile_store.approximate_count()
     estimate = round(matched * max(total, scanned) / scanned)
     return Preview(count=estimate, exact=False, scanned=scanned, sample=sample)
 
@@ -396,7 +390,7 @@ def explain(segment_id: str, user_id: str, now: datetime) -> dict[str, Any]:
             f"the rule of {segment_id} cannot be evaluated: {registry.broken.get(segment_id)}",
             code="rule_broken",
         )
-    view = record.view(frozenset(current))
+    view = profile_view(record, frozenset(current))
     tree = compiled.explain(view, now)
     flip = compiled.next_flip(view, now)
     return result | {

@@ -1,16 +1,64 @@
-"""Profiles table: profiles and identity aliases (see docs/data-model.md)."""
+"""Profiles table: profiles and identity aliases (see docs/data-model.md).
 
+The stored profile is plain data here (`ProfileRecord`, `Behaviour`); what ingestion and the
+segment engine do with it lives in `cohortcast.profiles`.
+"""
+
+import base64
 import json
+import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
+from cohortcast.clock import isoformat, parse_timestamp
 from cohortcast.config import get_settings
-from cohortcast.profiles import behaviour as behaviour_codec
-from cohortcast.profiles.record import ProfileRecord, dump_json, dump_time, load_time
 from cohortcast.storage import aws, keys
+
+HourlyCounts = dict[str, dict[int, int]]
+
+# Profiles written before hour buckets hold day buckets ("d", "c"): each is read as the last
+# hour of its day, so it counts in a window as long as it did before (never dropped early).
+_LAST_HOUR_OF_DAY = 23
+
+
+@dataclass(slots=True)
+class Behaviour:
+    """Hourly counts per event name (and per filtered counter) over the retention window.
+
+    Stored as zlib-compressed JSON in one Binary attribute: a busy profile stays a few hundred
+    bytes, which keeps every profile write at one or two write units. Hour buckets (not day
+    buckets) let windows be exact to the hour.
+    """
+
+    hourly: HourlyCounts = field(default_factory=dict)
+    counters: HourlyCounts = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ProfileRecord:
+    """The stored profile: what ingestion updates and the segment engine reads."""
+
+    pk: str
+    user_id: str | None
+    anonymous_id: str | None
+    traits: dict[str, Any] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    recent_ids: bytes = b""  # fingerprints of the messages counted, newest last
+    merged_keys: list[str] = field(default_factory=list)
+    created_at: str = ""
+    updated_at: str = ""
+    version: int = 0  # 0 = not stored yet; optimistic locking on every write
+    extra: dict[str, Any] = field(default_factory=dict)  # attributes owned by other domains
+
 
 _OWN_ATTRIBUTES = {
     "pk",
@@ -53,7 +101,7 @@ def from_item(item: dict[str, Any]) -> ProfileRecord:
         groups=json.loads(item.get("groups") or "{}"),
         first_seen=load_time(item.get("first_seen")),
         last_seen=load_time(item.get("last_seen")),
-        behaviour=behaviour_codec.decode(_binary(item.get("behaviour"))),
+        behaviour=decode_behaviour(_binary(item.get("behaviour"))),
         recent_ids=_binary(item.get("recent_ids")) or b"",
         merged_keys=list(item.get("merged_keys") or []),
         created_at=item.get("created_at", ""),
@@ -74,7 +122,7 @@ def to_item(record: ProfileRecord) -> dict[str, Any]:
         "sk": keys.PROFILE_SK,
         "kind": "profile",
         "traits": dump_json(record.traits),
-        "behaviour": behaviour_codec.encode(record.behaviour),
+        "behaviour": encode_behaviour(record.behaviour),
         "recent_ids": record.recent_ids,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
@@ -90,6 +138,54 @@ def to_item(record: ProfileRecord) -> dict[str, Any]:
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
+
+
+def _dump_counts(counts: HourlyCounts) -> dict[str, dict[str, int]]:
+    return {name: {str(hour): n for hour, n in hours.items()} for name, hours in counts.items()}
+
+
+def _load_counts(doc: dict, hourly: str, daily: str) -> HourlyCounts:
+    counts = {
+        name: {int(hour): n for hour, n in hours.items()} for name, hours in doc.get(hourly, {}).items()
+    }
+    for name, days in doc.get(daily, {}).items():
+        hours = counts.setdefault(name, {})
+        for day, n in days.items():
+            hour = int(day) * 24 + _LAST_HOUR_OF_DAY
+            hours[hour] = hours.get(hour, 0) + n
+    return counts
+
+
+def encode_behaviour(behaviour: Behaviour) -> bytes:
+    doc = {"h": _dump_counts(behaviour.hourly), "hc": _dump_counts(behaviour.counters)}
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
+
+
+def decode_behaviour(blob: bytes | None) -> Behaviour:
+    if not blob:
+        return Behaviour()
+    doc = json.loads(zlib.decompress(bytes(blob)))
+    return Behaviour(hourly=_load_counts(doc, "h", "d"), counters=_load_counts(doc, "hc", "c"))
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def load_time(value: str | None) -> datetime | None:
+    """A stored time, or None for one we cannot read (such as "999-01-01T00:00:00.000Z",
+    written before ingest bounded timestamps): one bad value must not make a profile
+    unreadable, and the next event rewrites it."""
+    if not value:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return None
+
+
+def dump_time(value: datetime | None) -> str | None:
+    return isoformat(value) if value else None
 
 
 def get_many(pks: Iterable[str]) -> dict[str, ProfileRecord]:
@@ -118,6 +214,67 @@ def save(record: ProfileRecord) -> None:
 
 def delete(pk: str) -> None:
     _table().delete_item(Key={"pk": pk, "sk": keys.PROFILE_SK})
+
+
+def scan_page(
+    limit: int, start_key: dict[str, Any] | None, *, part: int = 0, parts: int = 1
+) -> tuple[list[ProfileRecord], dict[str, Any] | None]:
+    """One page of a Scan over the profiles (aliases skipped), in `part` of `parts` parallel
+    scan segments; the key to resume from, None when the scan (or the part) is through."""
+    scan: dict[str, Any] = {"Limit": limit, "FilterExpression": Attr("sk").eq(keys.PROFILE_SK)}
+    if parts > 1:
+        scan |= {"Segment": part, "TotalSegments": parts}
+    if start_key:
+        scan["ExclusiveStartKey"] = start_key
+    response = _table().scan(**scan)
+    return [from_item(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+
+def approximate_count() -> int:
+    """The table's item count as DescribeTable gives it: refreshed about every six hours, and
+    aliases included."""
+    table = aws.client("dynamodb").describe_table(TableName=get_settings().profiles_table)["Table"]
+    return int(table["ItemCount"])
+
+
+# -- the table's stream ---------------------------------------------------------------------------
+
+_deserializer = TypeDeserializer()
+
+
+@dataclass(slots=True)
+class StreamChange:
+    """One ProfilesTable stream record: a profile written, or an item (profile or alias)
+    removed; neither for an alias written."""
+
+    profile: ProfileRecord | None = None
+    removed_pk: str | None = None
+
+
+def from_stream_record(record: dict[str, Any]) -> StreamChange:
+    dynamodb = record.get("dynamodb") or {}
+    if record.get("eventName") == "REMOVE":
+        return StreamChange(removed_pk=_image_to_item(dynamodb.get("Keys") or {})["pk"])
+    item = _image_to_item(dynamodb.get("NewImage") or {})
+    return StreamChange(profile=from_item(item) if item.get("kind") == "profile" else None)
+
+
+def _image_to_item(image: dict[str, Any]) -> dict[str, Any]:
+    """A stream record's NewImage/OldImage as boto3 would return the item (Binary → bytes)."""
+    return {name: _deserializer.deserialize(_binary_decoded(value)) for name, value in image.items()}
+
+
+def _binary_decoded(value: dict[str, Any]) -> dict[str, Any]:
+    # Lambda delivers Binary attributes base64-encoded inside the JSON event.
+    if "B" in value and isinstance(value["B"], str):
+        return {"B": base64.b64decode(value["B"])}
+    if "BS" in value:
+        return {"BS": [base64.b64decode(v) if isinstance(v, str) else v for v in value["BS"]]}
+    if "M" in value:
+        return {"M": {k: _binary_decoded(v) for k, v in value["M"].items()}}
+    if "L" in value:
+        return {"L": [_binary_decoded(v) for v in value["L"]]}
+    return value
 
 
 # -- aliases: an anonymous id or a previous user id → the profile it was merged into --
