@@ -1,10 +1,13 @@
 """Environment settings, parsed once per process (cold start) into a model."""
 
 import os
+import re
 from functools import cache
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+_CAP = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*d\s*$")
 
 
 class EnvironmentModel(BaseModel):
@@ -38,6 +41,55 @@ class Settings(EnvironmentModel):
     publish_function_arn: str = ""
     publish_dlq_arn: str = ""
     backfill_queue_url: str = Field(default="", description="segment jobs: backfills, sweep continuations")
+    # delivery
+    ses_configuration_set: str = ""
+    # Either a Secrets Manager secret (ARN or name) or an SSM SecureString/String parameter name.
+    unsubscribe_secret_arn: str = ""
+    unsubscribe_secret_parameter: str = ""
+    api_endpoint: str = ""  # the HTTP API's URL: links' base when the workspace sets none
+    email_queue_url: str = ""
+    sns_delivery_queue_url: str = ""
+    # workspace settings' template defaults ("" = the workspace model's own default);
+    # `cohortcast.workspace` validates them with what PUT /v1/settings stores over them
+    sender_address: str = ""
+    default_timezone: str = ""
+    quiet_hours: tuple[str, str] | None = Field(default=None, description='"21:00-08:00"; "" = none')
+    frequency_cap: tuple[int, int] | None = Field(default=None, description='"3/7d" (count, days); "" = none')
+    public_base_url: str = ""
+    settle_minutes: int | None = None
+
+    @field_validator("event_retention_days", "settle_minutes", mode="before")
+    @classmethod
+    def _default_when_empty(cls, value: Any, info: ValidationInfo) -> Any:
+        # an empty template parameter means "not set": the default applies
+        return cls.model_fields[info.field_name].default if value == "" else value
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: Any) -> Any:
+        """ "21:00-08:00" → ("21:00", "08:00"); "" → None."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return None
+        start, sep, end = text.partition("-")
+        if not sep:
+            raise ValueError(f"QUIET_HOURS must look like 21:00-08:00, got {text!r}")
+        return (start.strip(), end.strip())
+
+    @field_validator("frequency_cap", mode="before")
+    @classmethod
+    def _frequency_cap(cls, value: Any) -> Any:
+        """ "3/7d" → (3, 7); "" → None."""
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        found = _CAP.match(value)
+        if not found:
+            raise ValueError(f"FREQUENCY_CAP must look like 3/7d, got {value!r}")
+        return (int(found.group(1)), int(found.group(2)))
 
 
 @cache

@@ -7,7 +7,6 @@ secret to protect against guessing, unlike passwords.
 import hashlib
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Literal
 
 from ulid import ULID
 
+from cohortcast.cache import TTLCache
 from cohortcast.clock import isoformat
 from cohortcast.config import get_settings
 from cohortcast.storage import aws, keys
@@ -63,36 +63,18 @@ UNKNOWN_KEY_SECONDS = 5.0
 CACHE_MAX_ENTRIES = 1024
 
 
-class KeyCache:
+class KeyCache(TTLCache[str, ApiKey | None]):
     """Key digest → record (or None for unknown), least recently used dropped first."""
 
     def __init__(
         self, max_entries: int = CACHE_MAX_ENTRIES, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.max_entries = max_entries
-        self.clock = clock
-        self._entries: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+        super().__init__(KNOWN_KEY_SECONDS, max_entries=max_entries, clock=clock)
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, digest: str) -> tuple[bool, ApiKey | None]:
-        """(hit, record): a miss when the digest was never seen or its entry has expired."""
-        entry = self._entries.get(digest)
-        if entry is None:
-            return False, None
-        if entry[0] <= self.clock():
-            del self._entries[digest]
-            return False, None
-        self._entries.move_to_end(digest)
-        return True, entry[1]
-
-    def put(self, digest: str, record: ApiKey | None) -> None:
-        seconds = KNOWN_KEY_SECONDS if record else UNKNOWN_KEY_SECONDS
-        self._entries[digest] = (self.clock() + seconds, record)
-        self._entries.move_to_end(digest)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+    def put(self, digest: str, record: ApiKey | None, *, ttl: float | None = None) -> None:
+        if ttl is None:
+            ttl = KNOWN_KEY_SECONDS if record else UNKNOWN_KEY_SECONDS
+        super().put(digest, record, ttl=ttl)
 
 
 _cache = KeyCache()

@@ -14,7 +14,6 @@ One recipient never stalls the others: an address trait that can't be used is sk
 is that recipient's `failed` outcome.
 """
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -24,10 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cohortcast.clock import isoformat, parse_timestamp
 from cohortcast.delivery import ledger, policy
-from cohortcast.delivery.ledger import CLAIMED, DEFERRED, FAILED, SENT, SKIPPED, Change, Delivery
+from cohortcast.delivery.ledger import CLAIMED, DEFERRED, FAILED, SENT, SKIPPED, Change
 from cohortcast.storage import delivery as store
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
+from cohortcast.storage.delivery import Delivery, SendsTouch
 
 MAX_RECIPIENTS = 50
 CHANNELS = ("email", "push", "sms")
@@ -81,35 +81,10 @@ class AnnouncementLike(Protocol):
 
 @dataclass(slots=True)
 class Ports:
-    """What the pipeline needs from the rest of cohortcast (real ones in `default_ports`)."""
+    """What the pipeline needs from the rest of cohortcast (composed in `services.ports`)."""
 
     settings: Callable[[], Any]
     announcement: Callable[[str], AnnouncementLike]
-
-
-def default_ports() -> Ports:
-    from cohortcast.announcements.service import get_announcement
-    from cohortcast.workspace import get_workspace_settings
-
-    return Ports(settings=get_workspace_settings, announcement=_cached(get_announcement))
-
-
-ANNOUNCEMENT_CACHE_SECONDS = 30.0  # a cancellation is seen within this long
-_announcements: dict[str, tuple[float, Any]] = {}
-
-
-def _cached(read: Callable[[str], Any]) -> Callable[[str], Any]:
-    def cached(announcement_id: str) -> Any:
-        hit = _announcements.get(announcement_id)
-        if hit and time.monotonic() - hit[0] < ANNOUNCEMENT_CACHE_SECONDS:
-            return hit[1]
-        value = read(announcement_id)
-        if len(_announcements) > 64:
-            _announcements.clear()
-        _announcements[announcement_id] = (time.monotonic(), value)
-        return value
-
-    return cached
 
 
 # -- channels -----------------------------------------------------------------------------------
@@ -173,9 +148,8 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
     found_addresses = {r.user_id: find_address(channel, traits[r.user_id]) for r in recipients}
     addresses = {u: address for u, (address, _) in found_addresses.items()}
     hashes = {u: channel.suppression_hash(a) if a else None for u, a in addresses.items()}
-    found = store.batch_get(
-        [store.preferences_key(r.user_id) for r in recipients]
-        + [store.suppression_key(h) for h in hashes.values() if h]
+    preferences, suppressed_hashes = store.recipients_state(
+        [r.user_id for r in recipients], [h for h in hashes.values() if h]
     )
     cap = (settings.frequency_cap.count, settings.frequency_cap.days) if settings.frequency_cap else None
     planned_at = _first_planned(announcement)
@@ -184,7 +158,7 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
     for recipient in recipients:
         user_id = recipient.user_id
         prior = previous.get(user_id)
-        prefs = store.preferences_from_item(user_id, found.get(_pair(store.preferences_key(user_id))))
+        prefs = preferences[user_id]
         address_hash = hashes[user_id]
         template = Delivery(
             user_id,
@@ -216,7 +190,7 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
             first_planned_at=planned_at,
             local_time=getattr(announcement, "local_time", None),
         )
-        suppressed = bool(address_hash) and _pair(store.suppression_key(address_hash)) in found  # type: ignore[arg-type]
+        suppressed = address_hash in suppressed_hashes
         audience = policy.Audience.of(
             addresses[user_id],
             suppressed,
@@ -264,7 +238,7 @@ def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -
             claim = ledger.claimed(
                 prior, template, now=now, settle=timedelta(minutes=settings.settle_minutes)
             )
-            touch = ledger.SendsTouch(
+            touch = SendsTouch(
                 at=isoformat(now),
                 stale=policy.stale_sends(prefs.sends, cap, now) if cap else (),
                 topic=announcement.topic if channel.opt_outs_apply else None,
@@ -319,15 +293,12 @@ def find_address(channel: Channel, traits: dict[str, Any]) -> tuple[str | None, 
 
 
 def _due_records(chunk: Chunk, recipients: list[ChunkRecipient], now: datetime) -> dict[str, Delivery]:
-    items = store.batch_get(
-        [store.record_key(r.user_id, chunk.announcement_id, chunk.channel) for r in recipients]
-    )
-    due: dict[str, Delivery] = {}
-    for item in items.values():
-        record = ledger.from_item(item)
-        if record.state in (CLAIMED, DEFERRED) and record.due_at and parse_timestamp(record.due_at) <= now:
-            due[record.user_id] = record
-    return due
+    records = store.get_records((r.user_id for r in recipients), chunk.announcement_id, chunk.channel)
+    return {
+        user_id: record
+        for user_id, record in records.items()
+        if record.state in (CLAIMED, DEFERRED) and record.due_at and parse_timestamp(record.due_at) <= now
+    }
 
 
 def _count(applied: list[Change], result: ChunkResult) -> None:
@@ -338,10 +309,6 @@ def _count(applied: list[Change], result: ChunkResult) -> None:
 
 def _traits(record: Any) -> dict[str, Any]:
     return dict(record.traits) if record is not None and isinstance(record.traits, dict) else {}
-
-
-def _pair(key: dict[str, str]) -> tuple[str, str]:
-    return (key["pk"], key["sk"])
 
 
 def _first_planned(announcement: AnnouncementLike) -> datetime | None:
@@ -364,7 +331,6 @@ __all__ = [
     "Ports",
     "SendResult",
     "Target",
-    "default_ports",
     "find_address",
     "parse_chunk",
     "process_chunk",

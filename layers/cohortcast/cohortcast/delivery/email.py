@@ -35,6 +35,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from cohortcast.config import get_settings
 from cohortcast.delivery.chunk import (
     FAILED_FOR_GOOD,
     NOT_SENT_RETRY,
@@ -45,7 +46,7 @@ from cohortcast.delivery.chunk import (
     Target,
 )
 from cohortcast.delivery.policy import InvalidAddress
-from cohortcast.delivery.settings import delivery_settings, unsubscribe_secrets
+from cohortcast.delivery.settings import unsubscribe_secrets
 from cohortcast.errors import CohortcastError
 
 THROTTLED = frozenset(
@@ -151,8 +152,8 @@ class EmailChannel:
         compiled = _compiled(announcement.id, announcement.title, announcement.body)
         ses = self.ses or _ses_client()
         secret = self.secret or unsubscribe_secrets()[0]
-        config_set = self.configuration_set or delivery_settings().ses_configuration_set
-        base = (self.settings.public_base_url or delivery_settings().api_endpoint).rstrip("/")
+        config_set = self.configuration_set or get_settings().ses_configuration_set
+        base = (self.settings.public_base_url or get_settings().api_endpoint).rstrip("/")
         sender = self.settings.sender
         domain = sender.rpartition("@")[2].strip(" >") or "localhost"
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from cohortcast.clock import isoformat
+from cohortcast.config import get_settings
 from cohortcast.delivery.chunk import MAX_RECIPIENTS
-from cohortcast.delivery.settings import delivery_settings
 from cohortcast.storage import aws, keys
 from cohortcast.storage import delivery as store
 
@@ -31,13 +31,13 @@ def settle_due(now: datetime, *, sqs: Any = None) -> SettleRun:
     run = SettleRun()
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for due_pk in keys.settle_due_pks():
-        for item in store.due_items(due_pk, isoformat(now), MAX_PER_SHARD):
-            groups.setdefault((item["announcement_id"], item["channel"]), []).append(
-                {"user_id": item["user_id"], "segment_id": item.get("segment_id")}
+        for record in store.due_records(due_pk, isoformat(now), MAX_PER_SHARD):
+            groups.setdefault((record.announcement_id, record.channel), []).append(
+                {"user_id": record.user_id, "segment_id": record.segment_id}
             )
             run.due += 1
     sqs = sqs or aws.client("sqs")
-    settings = delivery_settings()
+    settings = get_settings()
     entries: dict[str, list[dict[str, Any]]] = {}
     for (announcement_id, channel), recipients in groups.items():
         url = settings.email_queue_url if channel == "email" else settings.sns_delivery_queue_url

@@ -4,16 +4,16 @@ One `Query pk=SEGMENTS` every CACHE_SECONDS per container: evaluate, backfill, t
 ingest (for filtered counters) all read definitions through here.
 """
 
-import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cohortcast.cache import TTLCache
 from cohortcast.config import get_settings
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
 
-if TYPE_CHECKING:  # the compiler is imported only when a rule must be compiled
-    from cohortcast.segments.compiler import CompiledRule, CounterSpec
+if TYPE_CHECKING:  # the rule engine is imported only when a rule must be compiled
+    from cohortcast.segments.engine import CompiledRule, CounterSpec
     from cohortcast.segments.rules import Rule
 
 CACHE_SECONDS = 30.0
@@ -52,7 +52,7 @@ def build(definitions: list[SegmentDefinition]) -> Registry:
     if not dynamic:
         return registry
     from cohortcast.errors import CohortcastError
-    from cohortcast.segments.compiler import compile_rule
+    from cohortcast.segments.engine import compile_rule  # lazy: the rule engine loads only to compile a rule
     from cohortcast.segments.rules import parse_rule
 
     max_days = get_settings().event_retention_days
@@ -69,18 +69,13 @@ def build(definitions: list[SegmentDefinition]) -> Registry:
     return registry
 
 
-_cache: dict[str, Any] = {"at": None, "registry": None}
+_cache: TTLCache[str, Registry] = TTLCache(CACHE_SECONDS, max_entries=1)
 
 
-def get_registry(*, max_age: float = CACHE_SECONDS) -> Registry:
-    loaded_at = _cache["at"]
-    if loaded_at is None or time.monotonic() - loaded_at > max_age:
-        _cache["registry"] = build(segment_store.list_definitions())
-        _cache["at"] = time.monotonic()
-    return _cache["registry"]
+def get_registry() -> Registry:
+    return _cache.get_or_load("registry", lambda: build(segment_store.list_definitions()))
 
 
 def invalidate() -> None:
     """Forget the cache (after this container changed a definition, and between tests)."""
-    _cache["at"] = None
-    _cache["registry"] = None
+    _cache.clear()
