@@ -16,7 +16,7 @@ from bench.results import Figure
 from cohortcast.clock import epoch_day
 from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.profiles.model import ProfileView
-from cohortcast.segments.compiler import compile_rule
+from cohortcast.segments.engine import compile_rule
 from cohortcast.segments.rules import parse_rule
 from cohortcast.segments.templates import instantiate
 

@@ -6,7 +6,7 @@ from typing import Any
 from cohortcast.clock import epoch_day
 from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.profiles.model import ProfileView
-from cohortcast.segments.compiler import CompiledRule, compile_rule
+from cohortcast.segments.engine import CompiledRule, compile_rule
 from cohortcast.segments.rules import parse_rule
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

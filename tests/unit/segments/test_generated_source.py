@@ -4,7 +4,7 @@ import re
 from datetime import UTC, datetime
 
 from cohortcast.profiles.model import ProfileView
-from cohortcast.segments.compiler import compile_rule
+from cohortcast.segments.engine import compile_rule
 from cohortcast.segments.rules import parse_rule
 
 HOSTILE = "x') or __import__('os').system('echo pwned') or ('"

@@ -6,7 +6,7 @@ import pytest
 from segment_builders import NOW, compiled, days_ago, matches, user
 
 from cohortcast.errors import Unprocessable
-from cohortcast.segments.compiler import counter_id, trend_change
+from cohortcast.segments.engine import counter_id, trend_change
 from cohortcast.segments.rules import parse_rule
 
 TRAITS = {

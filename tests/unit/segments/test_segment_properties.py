@@ -11,8 +11,8 @@ from segment_builders import NOW, THIS_HOUR
 
 from cohortcast.clock import epoch_day
 from cohortcast.profiles.model import ProfileView
-from cohortcast.segments.compiler import compile_rule
 from cohortcast.segments.durations import day_start, hour_start, moment_of, parse_bound, parse_duration
+from cohortcast.segments.engine import compile_rule
 from cohortcast.segments.rules import parse_rule
 
 WHERE = {"property": "plan", "op": "eq", "value": "pro"}

@@ -4,7 +4,7 @@ import pytest
 from segment_builders import NOW, user
 
 from cohortcast.errors import Unprocessable
-from cohortcast.segments.compiler import compile_rule
+from cohortcast.segments.engine import compile_rule
 from cohortcast.segments.templates import TEMPLATES, instantiate
 
 FEATURES = {f"feature.{name}": {0: 1} for name in "abcde"}

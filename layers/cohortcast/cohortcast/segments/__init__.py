@@ -1,18 +1,5 @@
-"""Segment rules: validation (`parse_rule`), compilation (`compile_rule`) and templates."""
+"""Segments: rules (`rules.parse_rule`), templates, evaluation, backfill and sweeps.
 
-from cohortcast.segments.compiler import CompiledRule, CounterSpec, compile_rule
-from cohortcast.segments.rules import Rule, find_cycle, parse_rule, referenced_segments
-from cohortcast.segments.templates import TEMPLATES, SegmentTemplate, instantiate
-
-__all__ = [
-    "TEMPLATES",
-    "CompiledRule",
-    "CounterSpec",
-    "Rule",
-    "SegmentTemplate",
-    "compile_rule",
-    "find_cycle",
-    "instantiate",
-    "parse_rule",
-    "referenced_segments",
-]
+Nothing is imported here, so importing one module of the package does not load the others: the
+rule engine (`segments.engine.compile_rule`) loads only where a rule is compiled.
+"""

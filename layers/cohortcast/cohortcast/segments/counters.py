@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from cohortcast.profiles.behaviour import epoch_hour
-from cohortcast.segments.compiler import CounterSpec
+from cohortcast.segments.engine import CounterSpec
 from cohortcast.storage import events as event_store
 from cohortcast.storage.profiles import HourlyCounts, ProfileRecord, load_time
 
