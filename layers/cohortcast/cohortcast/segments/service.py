@@ -10,6 +10,7 @@ from typing import Any
 from ulid import ULID
 
 from cohortcast.clock import isoformat
+from cohortcast.config import get_settings
 from cohortcast.errors import Conflict, NotFound, Unprocessable
 from cohortcast.profiles import service as profile_service
 from cohortcast.profiles.record import view as profile_view
@@ -19,7 +20,6 @@ from cohortcast.segments.registry import get_registry, invalidate
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
-from cohortcast.workspace import service as workspace
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -33,14 +33,13 @@ HISTORY_POINTS = 500
 
 
 def _max_days() -> int:
-    return workspace.retention_days()
+    return get_settings().event_retention_days
 
 
 def _rule_and_names(
     rule: Any, template: str | None, overrides: dict[str, Any] | None
 ) -> tuple[Any, str | None, str | None]:
     """(validated Rule, default name, default description) from a rule or a template."""
-    # lazy: the rule models (pydantic) load only where a rule is parsed, not at the API's cold start
     from cohortcast.segments.rules import parse_rule
     from cohortcast.segments.templates import instantiate
 
@@ -66,7 +65,7 @@ def _rule_and_names(
 
 def _check_references(segment_id: str, parsed: Any) -> None:
     """Referenced segments must exist, and saving must not close a reference loop."""
-    from cohortcast.segments.rules import find_cycle, referenced_segments  # lazy: as in _rule_and_names
+    from cohortcast.segments.rules import find_cycle, referenced_segments
 
     invalidate()
     registry = get_registry()
@@ -190,7 +189,7 @@ def update(segment_id: str, body: dict[str, Any], now: datetime, send: Send) -> 
 
 def delete(segment_id: str, send: Send) -> None:
     definition = get(segment_id)
-    from cohortcast.segments.rules import referenced_segments  # lazy: as in _rule_and_names
+    from cohortcast.segments.rules import referenced_segments
 
     invalidate()
     registry = get_registry()
@@ -326,16 +325,16 @@ def preview(body: dict[str, Any], now: datetime) -> Preview:
     `where` counters are counted from each profile's raw events (no profile keeps a counter for
     an unsaved rule), for at most PREVIEW_MAX_EVENT_READS profiles that performed the event.
     """
-    from cohortcast.segments import counters  # lazy: it loads the rule engine
+    from cohortcast.segments import counters
     from cohortcast.segments.engine import compile_rule  # lazy: the rule engine loads only to compile a rule
-    from cohortcast.segments.rules import referenced_segments  # lazy: as in _rule_and_names
+    from cohortcast.segments.rules import referenced_segments
 
     parsed, _, _ = _rule_and_names(body.get("rule"), body.get("template"), body.get("overrides"))
     _check_references("(preview)", parsed)
     registry = get_registry()
     compiled = compile_rule(parsed, segment_rule=registry.rule_of)
     needs_state = bool(referenced_segments(parsed) - registry.rules.keys())
-    specs, event_reads, retention = compiled.counter_specs(), 0, workspace.retention_days()
+    specs, event_reads, retention = compiled.counter_specs(), 0, get_settings().event_retention_days
     scanned, matched, sample, exhausted = 0, 0, [], False
     start_key: dict[str, Any] | None = None
     while scanned < PREVIEW_MAX_PROFILES:
@@ -420,7 +419,7 @@ def history(segment_id: str, limit: int) -> dict[str, Any]:
 
 
 def templates() -> list[dict[str, Any]]:
-    from cohortcast.segments.templates import TEMPLATES  # lazy: as in _rule_and_names
+    from cohortcast.segments.templates import TEMPLATES
 
     return [
         {
