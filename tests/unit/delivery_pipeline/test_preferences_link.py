@@ -135,15 +135,15 @@ def test_erasing_a_user_deletes_their_deliveries_and_keeps_only_a_hash_if_they_o
     world, link, lambda_context
 ):
     from cohortcast.delivery.email import email_hash
-    from cohortcast.profiles.service import erase_user
+    from cohortcast.services.erasure import erase_user
     from cohortcast.storage import delivery as store
 
     call("POST", link, lambda_context, body="offered=product-updates&unsubscribe_all=1")
-    erasure = erase_user("u0")
+    erasure = erase_user("u0", NOW)
     assert erasure.deliveries == 2  # the delivery record and the preferences item
     assert store.user_items("u0") == []
     assert store.is_suppressed(email_hash("u0@example.net"))
-    erase_user("u1")  # did not opt out: nothing of them is kept
+    erase_user("u1", NOW)  # did not opt out: nothing of them is kept
     assert not store.is_suppressed(email_hash("u1@example.net"))
 
 

@@ -7,7 +7,8 @@ import pytest
 from cohortcast.ingest import service
 from cohortcast.ingest.service import Batch, ingest
 from cohortcast.profiles.behaviour import epoch_hour
-from cohortcast.profiles.service import erase_user, find_profile, user_events
+from cohortcast.profiles.service import find_profile, user_events
+from cohortcast.services.erasure import erase_user
 from cohortcast.storage import events as event_store
 from cohortcast.storage import profiles as profile_store
 
@@ -124,7 +125,7 @@ def test_batch_with_bad_items_stores_the_good_ones(aws):
 
 def test_erasure_removes_profile_events_and_aliases(aws):
     _ingest({"type": "identify", "userId": "u1", "anonymousId": "anon-1"}, _track("u1", "login", "m1"))
-    erasure = erase_user("u1")
+    erasure = erase_user("u1", NOW)
     assert (erasure.events, erasure.aliases) == (2, 1)
     assert profile_store.get("U#u1") is None
     assert profile_store.resolve_aliases(["A#anon-1"]) == {}

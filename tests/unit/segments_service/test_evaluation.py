@@ -10,6 +10,7 @@ from cohortcast.profiles import behaviour
 from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.segments import backfill, evaluation, sweep
 from cohortcast.segments.registry import get_registry
+from cohortcast.services.erasure import erase_user
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
 
@@ -305,11 +306,9 @@ def test_scheduled_event_time_is_the_sweep_clock(aws, lambda_context):
 
 
 def test_erasing_a_user_drops_memberships(aws):
-    from cohortcast.profiles.service import erase_user
-
     sid = define({"trait": "plan", "op": "eq", "value": "pro"})
     _seed_states(get_registry(), [profile("ann", traits={"plan": "pro"})], NOW)
-    erase_user("ann")
+    erase_user("ann", NOW)
     assert not segment_store.is_member(sid, "U#ann")
     assert segment_store.get_states(["U#ann"]) == {}
     assert segment_store.get_definition(sid).size == 0

@@ -16,6 +16,7 @@ from cohortcast.ingest.messages import Message, Rejected, normalise, retention_e
 from cohortcast.profiles import behaviour
 from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.profiles.record import has_seen, message_fingerprint, remember, saw, trim_recent
+from cohortcast.segments.registry import get_registry
 from cohortcast.storage import events as event_store
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
@@ -174,9 +175,7 @@ def _apply_message(record: ProfileRecord, m: Message, oldest_hour: int) -> None:
 
 def _counter_ids(m: Message) -> tuple[str, ...]:
     """Filtered counters (event + `where` on properties) that segment rules registered for this event."""
-    from cohortcast.segments.registry import get_registry  # cached per container: no request per call
-
-    specs = get_registry().counter_specs()
+    specs = get_registry().counter_specs()  # cached per container: no request per call
     if not specs:
         return ()
     properties = m.payload.get("properties")

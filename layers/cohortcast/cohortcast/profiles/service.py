@@ -1,6 +1,6 @@
-"""Users as the management API sees them: look-up (following merges), events, erasure."""
+"""Users as the management API sees them: look-up (following merges), events, and the profile's
+part of erasure (the whole of it is `cohortcast.services.erasure`)."""
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from cohortcast.errors import NotFound
@@ -39,30 +39,15 @@ def user_events(
     return event_store.page(find_profile(user_id).pk, limit, cursor)
 
 
-@dataclass(slots=True)
-class Erasure:
-    user_id: str
-    profiles: int
-    events: int
-    aliases: int
-    deliveries: int = 0
-
-
-def erase_user(user_id: str) -> Erasure:
-    """Remove the user everywhere: profile, merged identities, aliases, raw events."""
-    record = find_profile(user_id)
+def erase_history(record: ProfileRecord) -> tuple[int, int]:
+    """Erasure's profile part, all but the profile itself: the raw events of the profile and of
+    every identity merged into it, and those identities' aliases. (events, aliases) removed."""
     merged = record.merged_keys
     events = sum(event_store.delete_all(pk) for pk in (record.pk, *merged))
     for source_pk in merged:
         profile_store.delete_alias(source_pk)
-    from cohortcast.clock import utcnow
-    from cohortcast.segments.service import erase_memberships
+    return events, len(merged)
 
-    for pk in (record.pk, *merged):
-        erase_memberships(pk, utcnow())
-    from cohortcast.delivery.preferences import erase_deliveries
 
-    # Delivery records and preferences; the address stays on the suppression list (hashed) if they opted out.
-    deliveries = erase_deliveries(user_id, record.traits, now=utcnow())
+def delete_profile(record: ProfileRecord) -> None:
     profile_store.delete(record.pk)
-    return Erasure(user_id=user_id, profiles=1, events=events, aliases=len(merged), deliveries=deliveries)

@@ -5,7 +5,10 @@ import json
 from datetime import datetime
 from typing import Any
 
+from cohortcast.clock import parse_timestamp
 from cohortcast.config import get_settings
+from cohortcast.segments import backfill, bulk, service, sweep
+from cohortcast.segments.registry import get_registry
 from cohortcast.storage import aws
 
 
@@ -18,10 +21,6 @@ def send_job(message: dict[str, Any]) -> None:
 
 def run_job(message: dict[str, Any], now: datetime, *, redelivered: bool = False) -> str:
     """Dispatch one BackfillQueue message; `now` is when it runs (a sweep carries its own)."""
-    from cohortcast.clock import parse_timestamp
-    from cohortcast.segments import backfill, bulk, service, sweep
-    from cohortcast.segments.registry import get_registry
-
     kind = message.get("job")
     if kind == "backfill":
         return backfill.process_page(message, now, send_job, redelivered=redelivered)

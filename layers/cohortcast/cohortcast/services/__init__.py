@@ -1,0 +1,1 @@
+"""Cross-domain work: what combines several domains sits above all of them."""
