@@ -8,12 +8,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cohortcast.clock import utcnow
 from cohortcast.delivery.consumer import deliver_email_body
 from cohortcast.observability import logger, metrics, tracer
+from cohortcast.services.ports import delivery_ports
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    result = deliver_email_body(record.body, now=utcnow())
+    result = deliver_email_body(record.body, now=utcnow(), ports=delivery_ports())
     for name, value in result.counts.items():
         if value > 0 and name in ("sent", "failed", "in_doubt"):
             metrics.add_metric(name=f"email_{name}", unit=MetricUnit.Count, value=value)

@@ -8,12 +8,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cohortcast.clock import utcnow
 from cohortcast.delivery.consumer import deliver_sns_body
 from cohortcast.observability import logger, metrics, tracer
+from cohortcast.services.ports import delivery_ports
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    result = deliver_sns_body(record.body, now=utcnow())
+    result = deliver_sns_body(record.body, now=utcnow(), ports=delivery_ports())
     if result.counts.get("sent", 0) > 0:
         metrics.add_metric(name="sns_sent", unit=MetricUnit.Count, value=result.counts["sent"])
 

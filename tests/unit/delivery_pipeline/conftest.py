@@ -168,10 +168,11 @@ def users(count: int, prefix: str = "u") -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def world(aws) -> World:
-    from cohortcast.delivery import chunk, settings
+    from cohortcast.delivery import settings
+    from cohortcast.services import ports
 
     settings.reset()
-    chunk._announcements.clear()
+    ports._announcements.clear()
     announcements = {ANNOUNCEMENT_ID: StandInAnnouncement()}
     return World(
         aws=aws,

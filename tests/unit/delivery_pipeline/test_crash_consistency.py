@@ -86,7 +86,7 @@ def ledger_tally() -> tuple[Counter[str], int]:
     tally: Counter[str] = Counter()
     deferred = 0
     for item in items:
-        record = ledger.from_item(item)
+        record = store.delivery_from_item(item)
         tally.update(record.events)  # delivered, opened, ... count once per record
         name = ledger.counter_of(record.state, record.reason)
         if name:

@@ -9,7 +9,6 @@ from cohortcast.delivery.chunk import (
     ChunkResult,
     PoisonMessage,
     Ports,
-    default_ports,
     parse_chunk,
     process_chunk,
 )
@@ -24,14 +23,13 @@ def deliver_email_body(
     body: str,
     *,
     now: datetime,
-    ports: Ports | None = None,
+    ports: Ports,
     ses: Any = None,
     sleep: Callable[[float], None] | None = None,
 ) -> ChunkResult:
-    from cohortcast.delivery.email import EmailChannel
+    from cohortcast.delivery.email import EmailChannel  # lazy: the SNS consumer never loads SES code
 
     chunk = _chunk_for(body, ("email",))
-    ports = ports or default_ports()
     channel = EmailChannel(settings=ports.settings(), now=now, ses=ses)
     if sleep is not None:
         channel.sleep = sleep
@@ -42,17 +40,17 @@ def deliver_sns_body(
     body: str,
     *,
     now: datetime,
-    ports: Ports | None = None,
+    ports: Ports,
     sns: Any = None,
     sleep: Callable[[float], None] | None = None,
 ) -> ChunkResult:
-    from cohortcast.delivery.sns import SnsChannel
+    from cohortcast.delivery.sns import SnsChannel  # lazy: the email consumer never loads SNS code
 
     chunk = _chunk_for(body, ("push", "sms"))
     channel = SnsChannel(name=chunk.channel, sns=sns)
     if sleep is not None:
         channel.sleep = sleep
-    return _run(chunk, channel, ports or default_ports(), now)
+    return _run(chunk, channel, ports, now)
 
 
 def _chunk_for(body: str, channels: tuple[str, ...]) -> Chunk:

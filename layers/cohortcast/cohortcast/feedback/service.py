@@ -10,7 +10,6 @@ in one batch (Send + Delivery, typically) become one update of its record.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from cohortcast.clock import isoformat
 from cohortcast.delivery import ledger
@@ -51,15 +50,15 @@ def apply_events(events: Iterable[SesEvent], *, now: datetime) -> FeedbackResult
             by_key.setdefault(event.key, []).append(event)
     if not by_key:
         return result
-    found = store.batch_get([store.record_key(k.user_id, k.announcement_id, k.channel) for k in by_key])
+    found = store.get_records_by_key((k.user_id, k.announcement_id, k.channel) for k in by_key)
 
     writes: list[store.LedgerWrite] = []
     for key, key_events in by_key.items():
-        item = found.get(_pair(store.record_key(key.user_id, key.announcement_id, key.channel)))
-        if item is None:
+        record = found.get((key.user_id, key.announcement_id, key.channel))
+        if record is None:
             result.unchanged += len(key_events)  # erased user, or an event for a record long expired
             continue
-        write = _update_for(ledger.from_item(item), key, key_events, now)
+        write = _update_for(record, key, key_events, now)
         if write is None:
             result.unchanged += len(key_events)
         else:
@@ -76,48 +75,20 @@ def apply_events(events: Iterable[SesEvent], *, now: datetime) -> FeedbackResult
 
 
 def _update_for(
-    record: ledger.Delivery, key: LedgerKey, events: list[SesEvent], now: datetime
+    record: store.Delivery, key: LedgerKey, events: list[SesEvent], now: datetime
 ) -> store.LedgerWrite | None:
     flags = sorted({e.flag for e in events if e.flag} - record.events)
     settle = record.state == ledger.CLAIMED and any(e.kind in EVIDENCE_OF_SENDING for e in events)
     if not flags and not settle:
         return None
-    names: dict[str, str] = {"#state": "state"}
-    values: dict[str, Any] = {
-        ":now": isoformat(now),
-        ":read_state": record.state,
-        ":read_claim": record.claim_id,
-    }
-    sets = ["updated_at = :now"]
-    removes: list[str] = []
-    clauses = ["#state = :read_state", "claim_id = :read_claim"]
-    deltas: dict[str, int] = {}
-    if settle:
-        sets += ["#state = :sent", "message_id = :message_id"]
-        values[":sent"] = ledger.SENT
-        values[":message_id"] = events[0].message_id
-        removes += ["due_pk", "due_at"]
-        deltas = {"in_doubt": -1, "sent": 1}
-    for index, flag in enumerate(flags):
-        values[f":f{index}"] = flag
-        clauses.append(f"NOT contains(events, :f{index})")
+    deltas: dict[str, int] = {"in_doubt": -1, "sent": 1} if settle else {}
+    for flag in flags:
         deltas[flag] = deltas.get(flag, 0) + 1
-    expression = "SET " + ", ".join(sets)
-    if removes:
-        expression += " REMOVE " + ", ".join(removes)
-    if flags:
-        values[":flags"] = set(flags)
-        expression += " ADD events :flags"
-    operation = store.update(
-        store.record_key(key.user_id, key.announcement_id, key.channel),
-        expression,
-        condition=" AND ".join(clauses),
-        names=names,
-        values=values,
+    return store.engagement_write(
+        record,
+        flags=flags,
+        sent_message_id=events[0].message_id if settle else None,
+        at=isoformat(now),
+        counts={(record.announcement_id, record.segment_id): deltas},
+        tag=(key, record, deltas),
     )
-    counts = {(record.announcement_id, record.segment_id): deltas}
-    return store.LedgerWrite(items=[operation], tag=(key, record, deltas), counts=counts)
-
-
-def _pair(key: dict[str, str]) -> tuple[str, str]:
-    return (key["pk"], key["sk"])

@@ -11,10 +11,10 @@ failed (a duplicate, a replay, a race already won by someone else) and reports w
 applied: a change and its counts commit together or not at all.
 """
 
-import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -25,16 +25,6 @@ from cohortcast.storage import aws, dynamo, keys
 from cohortcast.storage.announcements import counter_item_count, counter_items
 
 _TRANSACTION_ITEMS = 100
-_TRANSACTION_ATTEMPTS = 5
-_RETRYABLE = frozenset(  # ThrottlingException too: what a throttled TransactWriteItems answers
-    {
-        "TransactionCanceledException",
-        "TransactionConflictException",
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-    }
-)
-_CONDITION_FAILED = "ConditionalCheckFailed"
 # Frequency-cap bookkeeping lives in top-level attributes `send:<announcement id>` = ISO time, so
 # concurrent deliveries each SET their own attribute (no read-modify-write of a shared list).
 SEND_PREFIX = "send:"
@@ -95,12 +85,118 @@ def preferences_from_item(user_id: str, item: dict[str, Any] | None) -> Preferen
     )
 
 
+# The states whose records sit in the sparse DueIndex (a claim to settle, a deferral to resume).
+DUE_STATES = ("claimed", "deferred")
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One delivery record: (announcement, user, channel) and where it is in the ledger."""
+
+    user_id: str
+    announcement_id: str
+    channel: str
+    state: str
+    segment_id: str | None = None
+    reason: str | None = None
+    claim_id: str = ""
+    attempts: int = 0
+    due_at: str | None = None  # while claimed (settle deadline) or deferred (end of quiet hours)
+    message_id: str | None = None
+    events: frozenset[str] = frozenset()
+    updated_at: str = ""
+    chunk_id: str | None = None  # the fan-out chunk that first planned it (kept across resumes)
+
+    @property
+    def key(self) -> dict[str, str]:
+        return record_key(self.user_id, self.announcement_id, self.channel)
+
+
+def delivery_from_item(item: dict[str, Any]) -> Delivery:
+    announcement_id, _, channel = item["sk"].rpartition("#")
+    return Delivery(
+        user_id=item.get("user_id") or item["pk"].partition("#")[2],
+        announcement_id=item.get("announcement_id", announcement_id),
+        channel=item.get("channel", channel),
+        state=item["state"],
+        segment_id=item.get("segment_id"),
+        reason=item.get("reason"),
+        claim_id=item.get("claim_id", ""),
+        attempts=int(item.get("attempts", 0)),
+        due_at=item.get("due_at"),
+        message_id=item.get("message_id"),
+        events=frozenset(item.get("events") or ()),
+        updated_at=item.get("updated_at", ""),
+        chunk_id=item.get("chunk_id"),
+    )
+
+
+def delivery_item(delivery: Delivery, expires_at: int) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **delivery.key,
+        "kind": "delivery",
+        "user_id": delivery.user_id,
+        "announcement_id": delivery.announcement_id,
+        "channel": delivery.channel,
+        "state": delivery.state,
+        "claim_id": delivery.claim_id,
+        "attempts": delivery.attempts,
+        "updated_at": delivery.updated_at,
+        "expires_at": expires_at,
+    }
+    optional = {
+        "segment_id": delivery.segment_id,
+        "reason": delivery.reason,
+        "message_id": delivery.message_id,
+        "chunk_id": delivery.chunk_id,
+    }
+    item.update({k: v for k, v in optional.items() if v})
+    if delivery.events:
+        item["events"] = set(delivery.events)
+    if delivery.due_at and delivery.state in DUE_STATES:
+        item["due_pk"] = keys.settle_due_pk(delivery.user_id)
+        item["due_at"] = delivery.due_at
+    return item
+
+
 # -- reads -----------------------------------------------------------------------------------
 
 
 def batch_get(key_list: Sequence[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
     """{(pk, sk): item} for the keys that exist."""
     return {(item["pk"], item["sk"]): item for item in dynamo.batch_get(_table_name(), key_list)}
+
+
+def get_records(user_ids: Iterable[str], announcement_id: str, channel: str) -> dict[str, Delivery]:
+    """{user id: record} of these users' records for one announcement and channel, where they exist."""
+    found = batch_get([record_key(user_id, announcement_id, channel) for user_id in user_ids])
+    return {record.user_id: record for record in map(delivery_from_item, found.values())}
+
+
+def get_records_by_key(record_keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Delivery]:
+    """{(user id, announcement id, channel): record} for the keys whose record exists."""
+    wanted = {_pair(record_key(*triple)): triple for triple in record_keys}
+    found = batch_get([record_key(*triple) for triple in wanted.values()])
+    return {wanted[pair]: delivery_from_item(item) for pair, item in found.items()}
+
+
+def recipients_state(
+    user_ids: Sequence[str], address_hashes: Iterable[str]
+) -> tuple[dict[str, Preferences], set[str]]:
+    """Each user's preferences and which of these address hashes are suppressed: one read of
+    both (a BatchGetItem per 100 keys)."""
+    hashes = list(dict.fromkeys(address_hashes))
+    found = batch_get([preferences_key(u) for u in user_ids] + [suppression_key(h) for h in hashes])
+    prefs = {u: preferences_from_item(u, found.get(_pair(preferences_key(u)))) for u in user_ids}
+    return prefs, {h for h in hashes if _pair(suppression_key(h)) in found}
+
+
+def get_preferences(user_id: str) -> Preferences:
+    return preferences_from_item(user_id, get_item(preferences_key(user_id)))
+
+
+def _pair(key: dict[str, str]) -> tuple[str, str]:
+    return (key["pk"], key["sk"])
 
 
 def get_item(key: dict[str, str]) -> dict[str, Any] | None:
@@ -119,7 +215,7 @@ def user_items(user_id: str) -> list[dict[str, Any]]:
         query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def due_items(due_pk: str, until: str, limit: int) -> list[dict[str, Any]]:
+def due_records(due_pk: str, until: str, limit: int) -> list[Delivery]:
     """Delivery records in doubt or deferred whose `due_at` has passed (sparse DueIndex)."""
     query: dict[str, Any] = {
         "IndexName": "DueIndex",
@@ -133,7 +229,7 @@ def due_items(due_pk: str, until: str, limit: int) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in response:
             break
         query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    return items[:limit]
+    return [delivery_from_item(item) for item in items[:limit]]
 
 
 # -- conditional writes ----------------------------------------------------------------------
@@ -197,6 +293,118 @@ def _with_expression_args(
     return op
 
 
+@dataclass(slots=True)
+class SendsTouch:
+    """Frequency-cap bookkeeping written with a claim: this announcement's send time, stale
+    entries removed, the topic remembered for the preferences page."""
+
+    at: str
+    stale: tuple[str, ...] = ()
+    topic: str | None = None
+    record: bool = True
+
+
+def change_write(
+    previous: Delivery | None,
+    new: Delivery | None,
+    *,
+    sends: SendsTouch | None,
+    expires_at: int,
+    counts: dict[tuple[str, str | None], dict[str, int]],
+    tag: Any,
+) -> LedgerWrite:
+    """A record moving from `previous` (None: must not exist) to `new` (None: delete), only if
+    it is still as read (state and claim id), with the preferences' sends bookkeeping."""
+    condition, names, values = _expectation(previous)
+    reference = new or previous
+    assert reference is not None
+    if new is None:
+        items = [delete(reference.key, condition, names, values)]
+    else:
+        items = [put(delivery_item(new, expires_at), condition, names, values)]
+    if sends is not None and (sends.record or sends.topic or sends.stale):
+        items.append(_sends_update(reference, sends))
+    return LedgerWrite(items=items, tag=tag, counts=counts)
+
+
+def _expectation(previous: Delivery | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    if previous is None:
+        return "attribute_not_exists(pk)", {}, {}
+    return (
+        "#state = :expected_state AND claim_id = :expected_claim",
+        {"#state": "state"},
+        {":expected_state": previous.state, ":expected_claim": previous.claim_id},
+    )
+
+
+def _sends_update(delivery: Delivery, touch: SendsTouch) -> dict[str, Any]:
+    names: dict[str, str] = {"#kind": "kind"}
+    values: dict[str, Any] = {":kind": "preferences"}
+    sets = ["#kind = :kind"]
+    if touch.record:
+        names["#send"] = SEND_PREFIX + delivery.announcement_id
+        values[":at"] = touch.at
+        sets.append("#send = if_not_exists(#send, :at)")
+    expression = "SET " + ", ".join(sets)
+    stale = [s for s in touch.stale if s != delivery.announcement_id]
+    if stale:
+        for index, announcement_id in enumerate(stale):
+            names[f"#stale{index}"] = SEND_PREFIX + announcement_id
+        expression += " REMOVE " + ", ".join(f"#stale{i}" for i in range(len(stale)))
+    if touch.topic:
+        values[":topic"] = {touch.topic}
+        expression += " ADD topics_seen :topic"
+    return update(preferences_key(delivery.user_id), expression, names=names, values=values)
+
+
+def planned_twice_write(delivery: Delivery, chunk_id: str, *, at: str, tag: Any) -> LedgerWrite:
+    """Mark an existing record (planned by another chunk) with this chunk id and take its extra
+    `planned` back, once per chunk: a redelivered chunk finds its mark and takes nothing."""
+    operation = update(
+        delivery.key,
+        "SET updated_at = :now ADD planned_twice_by :chunk",
+        condition="attribute_exists(pk) AND chunk_id <> :chunk_id "
+        "AND NOT contains(planned_twice_by, :chunk_id)",
+        values={":now": at, ":chunk": {chunk_id}, ":chunk_id": chunk_id},
+    )
+    counts = {(delivery.announcement_id, delivery.segment_id): {"planned": -1}}
+    return LedgerWrite(items=[operation], tag=tag, counts=counts)
+
+
+def engagement_write(
+    record: Delivery,
+    *,
+    flags: Sequence[str],
+    sent_message_id: str | None,
+    at: str,
+    counts: dict[tuple[str, str | None], dict[str, int]],
+    tag: Any,
+) -> LedgerWrite:
+    """Add engagement `flags` not yet in the record's `events` and, with `sent_message_id`, settle
+    its claim as sent; only if the record is still as read and carries none of the flags."""
+    names: dict[str, str] = {"#state": "state"}
+    values: dict[str, Any] = {":now": at, ":read_state": record.state, ":read_claim": record.claim_id}
+    sets = ["updated_at = :now"]
+    removes: list[str] = []
+    clauses = ["#state = :read_state", "claim_id = :read_claim"]
+    if sent_message_id is not None:
+        sets += ["#state = :sent", "message_id = :message_id"]
+        values[":sent"] = "sent"
+        values[":message_id"] = sent_message_id
+        removes += ["due_pk", "due_at"]
+    for index, flag in enumerate(flags):
+        values[f":f{index}"] = flag
+        clauses.append(f"NOT contains(events, :f{index})")
+    expression = "SET " + ", ".join(sets)
+    if removes:
+        expression += " REMOVE " + ", ".join(removes)
+    if flags:
+        values[":flags"] = set(flags)
+        expression += " ADD events :flags"
+    operation = update(record.key, expression, condition=" AND ".join(clauses), names=names, values=values)
+    return LedgerWrite(items=[operation], tag=tag, counts=counts)
+
+
 def write_all(writes: Iterable[LedgerWrite], *, sleep: Any = None) -> list[LedgerWrite]:
     """Apply each write whose conditions hold, with its counter deltas; return those applied.
 
@@ -237,23 +445,16 @@ def _groups(writes: list[LedgerWrite]) -> list[list[LedgerWrite]]:
 
 def _write_group(group: list[LedgerWrite], sleep: Any) -> list[LedgerWrite]:
     remaining = list(group)
-    for attempt in range(_TRANSACTION_ATTEMPTS):
-        if not remaining:
-            return []
+    while remaining:  # each round drops at least one refused write, or returns, or raises
         try:
-            _transact(remaining)
+            dynamo.retrying(partial(_transact, remaining), sleep=sleep)
             return remaining
         except ClientError as err:
-            if err.response["Error"]["Code"] not in _RETRYABLE:
+            rejected = _rejected(remaining, err) if dynamo.condition_failed(err) else None
+            if not rejected:
                 raise
-            rejected = _rejected(remaining, err.response.get("CancellationReasons") or [])
-            if rejected is None:  # a conflict on a hot counter item, or throttling: back off
-                if attempt + 1 == _TRANSACTION_ATTEMPTS:
-                    raise
-                sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
-                continue
             remaining = [w for i, w in enumerate(remaining) if i not in rejected]
-    raise RuntimeError("ledger transaction kept failing")  # pragma: no cover - loop returns or raises
+    return []
 
 
 def _transact(writes: list[LedgerWrite]) -> None:
@@ -268,7 +469,7 @@ def _transact(writes: list[LedgerWrite]) -> None:
                 raise ClientError(
                     {
                         "Error": {"Code": "TransactionCanceledException", "Message": "condition"},
-                        "CancellationReasons": [{"Code": _CONDITION_FAILED}],
+                        "CancellationReasons": [{"Code": dynamo.CONDITION_FAILED}],
                     },
                     "PutItem",
                 ) from err
@@ -287,24 +488,18 @@ def _summed_counts(writes: Iterable[LedgerWrite]) -> dict[tuple[str, str | None]
     return totals
 
 
-def _rejected(writes: list[LedgerWrite], reasons: list[dict[str, Any]]) -> set[int] | None:
-    """Indexes of writes with a failed condition; None when the reasons don't say (conflicts)."""
-    ledger_items = sum(len(w.items) for w in writes)
-    if len(reasons) < ledger_items:
+def _rejected(writes: list[LedgerWrite], err: ClientError) -> set[int] | None:
+    """Indexes of writes with a failed condition; None when the reasons don't say which."""
+    codes = dynamo.cancellation_codes(err)
+    if len(codes) < sum(len(w.items) for w in writes):
         return None
-    codes = [r.get("Code") or "None" for r in reasons]
-    if any(code != "None" for code in codes[ledger_items:]):
-        return None  # a counter item conflicted or was throttled
     rejected: set[int] = set()
     position = 0
     for index, write in enumerate(writes):
-        mine = codes[position : position + len(write.items)]
-        position += len(write.items)
-        if any(code == _CONDITION_FAILED for code in mine):
+        if dynamo.CONDITION_FAILED in codes[position : position + len(write.items)]:
             rejected.add(index)
-        elif any(code not in ("None", _CONDITION_FAILED) for code in mine):
-            return None  # a conflict or throttle: back off and retry the group
-    return rejected if rejected else None
+        position += len(write.items)
+    return rejected or None
 
 
 # -- plain writes ----------------------------------------------------------------------------
@@ -322,20 +517,17 @@ def put_suppressions(entries: Iterable[dict[str, Any]]) -> int:
 
 def suppress_if_absent(email_hash: str, *, reason: str, created_at: str) -> None:
     """Put a suppression entry unless one exists (a bounce or complaint keeps its reason)."""
-    try:
-        _table().put_item(
-            Item={
-                **suppression_key(email_hash),
-                "kind": "suppression",
-                "email_hash": email_hash,
-                "reason": reason,
-                "created_at": created_at,
-            },
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    dynamo.conditional_write(
+        _table().put_item,
+        Item={
+            **suppression_key(email_hash),
+            "kind": "suppression",
+            "email_hash": email_hash,
+            "reason": reason,
+            "created_at": created_at,
+        },
+        ConditionExpression="attribute_not_exists(pk)",
+    )
 
 
 def is_suppressed(email_hash: str) -> bool:
