@@ -12,13 +12,10 @@ them once.
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cohortcast.clock import epoch_day
 from cohortcast.profiles.behaviour import epoch_hour
-
-if TYPE_CHECKING:
-    from cohortcast.segments.engine.nodes import Node
 
 Bounds = list[Any]
 _BUILTINS = {"__builtins__": {}, "type": type, "int": int, "float": float, "str": str, "dict": dict}
@@ -56,6 +53,14 @@ class Clock:
             else:
                 values[slot] = now - span
         return values
+
+
+class Emitter(Protocol):
+    """What the generator needs of a node (nodes.Node): its source, as an expression or as lines."""
+
+    def source(self, code: "Code") -> str: ...
+
+    def statements(self, code: "Code") -> list[str]: ...
 
 
 class Code:
@@ -97,7 +102,7 @@ def _define(code: Code, signature: str, body: list[str], names: dict[str, Any]) 
 
 
 def generate_matches(
-    root: "Node", state: list[Any], refresh: Callable[[datetime], None]
+    root: Emitter, state: list[Any], refresh: Callable[[datetime], None]
 ) -> tuple[Callable[[Any, datetime], bool], str]:
     """`matches(profile, now)` for the whole rule: no call per node, locals instead of closure cells."""
     code = Code()
@@ -107,7 +112,7 @@ def generate_matches(
     return _define(code, "matches(profile, now)", body, {"state": state, "refresh": refresh})
 
 
-def generate_test(node: "Node") -> Callable[[Any, Bounds], bool]:
+def generate_test(node: Emitter) -> Callable[[Any, Bounds], bool]:
     """`test(profile, b)`: one node's value from the same source, for explain and next-flip."""
     code = Code()
     return _define(code, "test(profile, b)", [f"return {node.source(code)}"], {})[0]
