@@ -8,26 +8,16 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from ulid import ULID
 
 from cohortcast.cache import TTLCache
 from cohortcast.clock import isoformat
-from cohortcast.config import get_settings
-from cohortcast.storage import aws, keys
+from cohortcast.storage import api_keys
+from cohortcast.storage.api_keys import ApiKey, Scope
 
-Scope = Literal["write", "admin"]
 _PREFIX: dict[str, str] = {"write": "ccw_", "admin": "cca_"}
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    key_id: str
-    scope: Scope
-    name: str
 
 
 def hash_key(plaintext: str) -> str:
@@ -40,18 +30,7 @@ def create_key(scope: Scope, name: str, now: datetime, plaintext: str | None = N
         raise ValueError(f"scope must be one of {sorted(_PREFIX)}")
     plaintext = plaintext or _PREFIX[scope] + secrets.token_urlsafe(32)
     record = ApiKey(key_id=str(ULID()), scope=scope, name=name)
-    aws.table(get_settings().data_table).put_item(
-        Item={
-            "pk": keys.api_key_pk(hash_key(plaintext)),
-            "sk": keys.API_KEY_SK,
-            "kind": "api_key",
-            "key_id": record.key_id,
-            "scope": scope,
-            "name": name,
-            "hint": plaintext[:8],
-            "created_at": isoformat(now),
-        }
-    )
+    api_keys.put_api_key(hash_key(plaintext), record, hint=plaintext[:8], created_at=isoformat(now))
     return plaintext, record
 
 
@@ -89,11 +68,6 @@ def verify_key(plaintext: str, cache: KeyCache | None = None) -> ApiKey | None:
     hit, record = cache.get(digest)
     if hit:
         return record
-    item = (
-        aws.table(get_settings().data_table)
-        .get_item(Key={"pk": keys.api_key_pk(digest), "sk": keys.API_KEY_SK})
-        .get("Item")
-    )
-    record = ApiKey(key_id=item["key_id"], scope=item["scope"], name=item.get("name", "")) if item else None
+    record = api_keys.get_api_key(digest)
     cache.put(digest, record)
     return record
