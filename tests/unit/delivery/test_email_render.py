@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from cohortcast.delivery.render import RenderedEmail, compile_announcement, validate_body
+from cohortcast.announcements.render import RenderedEmail, compile_announcement, validate_body
 from cohortcast.errors import Unprocessable
 
 LINKS = {"unsubscribe_url": "https://example.com/u/tok", "preferences_url": "https://example.com/p/tok"}

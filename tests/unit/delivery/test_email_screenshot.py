@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cohortcast.delivery.render import compile_announcement
+from cohortcast.announcements.render import compile_announcement
 
 CHROMIUM = [
     "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from cohortcast.delivery.render import BUDGET_CODE, MAX_SIZE, compile_announcement, validate_body
+from cohortcast.announcements.render import BUDGET_CODE, MAX_SIZE, compile_announcement, validate_body
 from cohortcast.errors import Unprocessable
 
 URLS = {"unsubscribe_url": "https://acme.example/u/t", "preferences_url": "https://acme.example/u/t"}

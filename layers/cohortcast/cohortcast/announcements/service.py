@@ -67,7 +67,7 @@ def list_page(limit: int, cursor: str | None) -> AnnouncementPage:
 
 def validate_request(request: AnnouncementRequest, now: datetime) -> Audience:
     """Every check that can fail before anything is stored; 422 naming the field (or 404 segment)."""
-    from cohortcast.delivery.render import validate_body  # Jinja is imported only when needed
+    from cohortcast.announcements.render import validate_body  # lazy: Jinja, Markdown and nh3 load only to check a new announcement
 
     validate_body(request.body, request.title)
     if request.send_at is not None and request.local_time is not None:

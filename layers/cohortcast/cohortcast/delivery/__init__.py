@@ -1,5 +1,5 @@
-"""Delivery: rendering, MIME, unsubscribe tokens and the preferences page (more to come: ledger, policy).
+"""Delivery: the fan-out chunk pipeline, its ledger and policy, the channels, MIME, unsubscribe tokens.
 
-Submodules are imported directly (`from cohortcast.delivery.render import ...`) so that a function
-needing only tokens does not pay for Markdown, Jinja and nh3 at cold start.
+Submodules are imported directly (`from cohortcast.delivery.mime import ...`) so that a function
+needing only tokens does not pay for Markdown, Jinja and nh3 (`announcements.render`) at cold start.
 """

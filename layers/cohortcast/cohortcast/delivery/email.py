@@ -108,7 +108,7 @@ def untag_value(value: str) -> str:
 
 @lru_cache(maxsize=16)
 def _compiled(announcement_id: str, title: str, body: str) -> Any:
-    from cohortcast.delivery.render import compile_announcement  # heavy: Markdown, Jinja, nh3
+    from cohortcast.announcements.render import compile_announcement  # heavy: Markdown, Jinja, nh3
 
     return compile_announcement(title, body)
 
