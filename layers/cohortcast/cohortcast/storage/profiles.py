@@ -14,11 +14,10 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import ClientError
 
 from cohortcast.clock import isoformat, parse_timestamp
 from cohortcast.config import get_settings
-from cohortcast.storage import aws, keys
+from cohortcast.storage import aws, dynamo, keys
 
 HourlyCounts = dict[str, dict[int, int]]
 
@@ -189,7 +188,7 @@ def dump_time(value: datetime | None) -> str | None:
 
 
 def get_many(pks: Iterable[str]) -> dict[str, ProfileRecord]:
-    items = _batch_get([{"pk": pk, "sk": keys.PROFILE_SK} for pk in dict.fromkeys(pks)])
+    items = dynamo.batch_get(get_settings().profiles_table, ({"pk": pk, "sk": keys.PROFILE_SK} for pk in pks))
     return {item["pk"]: from_item(item) for item in items}
 
 
@@ -203,13 +202,16 @@ def save(record: ProfileRecord) -> None:
     expected = record.version
     record.version = expected + 1
     condition = Attr("pk").not_exists() if expected == 0 else Attr("version").eq(expected)
+    written = None
     try:
-        _table().put_item(Item=to_item(record), ConditionExpression=condition)
-    except ClientError as err:
-        record.version = expected
-        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise StaleProfile(record.pk) from err
-        raise
+        written = dynamo.conditional_write(
+            _table().put_item, Item=to_item(record), ConditionExpression=condition
+        )
+    finally:
+        if written is None:  # refused or failed: the record is still at the version read
+            record.version = expected
+    if written is None:
+        raise StaleProfile(record.pk)
 
 
 def delete(pk: str) -> None:
@@ -280,7 +282,9 @@ def _binary_decoded(value: dict[str, Any]) -> dict[str, Any]:
 # -- aliases: an anonymous id or a previous user id → the profile it was merged into --
 def resolve_aliases(pks: Iterable[str]) -> dict[str, str]:
     """{profile pk: canonical profile pk} for those pks that were merged away."""
-    items = _batch_get([{"pk": keys.alias_pk(pk), "sk": keys.ALIAS_SK} for pk in dict.fromkeys(pks)])
+    items = dynamo.batch_get(
+        get_settings().profiles_table, ({"pk": keys.alias_pk(pk), "sk": keys.ALIAS_SK} for pk in pks)
+    )
     return {item["source"]: item["target"] for item in items}
 
 
@@ -299,15 +303,3 @@ def put_alias(source_pk: str, target_pk: str, created_at: str) -> None:
 
 def delete_alias(source_pk: str) -> None:
     _table().delete_item(Key={"pk": keys.alias_pk(source_pk), "sk": keys.ALIAS_SK})
-
-
-def _batch_get(key_list: list[dict[str, str]]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    name = get_settings().profiles_table
-    for start in range(0, len(key_list), 100):
-        request: dict[str, Any] = {name: {"Keys": key_list[start : start + 100]}}
-        while request:
-            response = aws.dynamodb().batch_get_item(RequestItems=request)
-            found.extend(response["Responses"].get(name, []))
-            request = response.get("UnprocessedKeys") or {}
-    return found
