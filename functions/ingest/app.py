@@ -4,7 +4,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cohortcast.http.app import build_resolver
-from cohortcast.ingest.routes import router
+from cohortcast.http.routes.ingest import router
 from cohortcast.observability import logger, metrics, tracer
 
 app = build_resolver(router)

@@ -39,6 +39,11 @@ class Conflict(CohortcastError):
     code = "conflict"
 
 
+class PayloadTooLarge(CohortcastError):
+    status = 413
+    code = "payload_too_large"
+
+
 class Unprocessable(CohortcastError):
     status = 422
     code = "validation_error"

@@ -43,7 +43,7 @@ class Queue:
     """The BackfillQueue: messages the API and the jobs send, run one at a time."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from cohortcast.segments import routes
+        from cohortcast.http.routes import segments as routes
 
         self.messages: list[dict] = []
         monkeypatch.setattr(routes, "send_job", self.messages.append)

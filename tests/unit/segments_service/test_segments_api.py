@@ -21,7 +21,7 @@ def _run_jobs(monkeypatch, sent):
 
 
 def _capture_jobs(monkeypatch):
-    from cohortcast.segments import routes
+    from cohortcast.http.routes import segments as routes
 
     sent = []
     monkeypatch.setattr(routes, "send_job", sent.append)

@@ -1,6 +1,5 @@
 """One resolver factory for every HTTP function: validation, OpenAPI, error shape, auth scope."""
 
-import json
 import re
 from re import Match
 from typing import Any
@@ -9,9 +8,9 @@ from urllib.parse import quote, unquote
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from cohortcast.errors import CohortcastError
+from cohortcast.errors import CohortcastError, PayloadTooLarge
 from cohortcast.http.auth import caller_from_event, require_scope
-from cohortcast.http.errors import register_error_handlers
+from cohortcast.http.errors import error_result, register_error_handlers
 
 API_TITLE = "cohortcast"
 API_VERSION = "1.0.0"
@@ -20,11 +19,6 @@ PUBLIC_PATHS = frozenset({"/openapi.json", "/docs"})
 _ROUTE_PARAM = re.compile(r"\{([^}+]+)(\+?)\}")
 # Management bodies are small JSON documents (the largest: a 5,000-member list or CSV).
 MAX_MANAGEMENT_BODY_BYTES = 1024 * 1024
-
-
-class PayloadTooLarge(CohortcastError):
-    status = 413
-    code = "payload_too_large"
 
 
 class GuardedResolver(APIGatewayHttpResolver):
@@ -40,14 +34,7 @@ class GuardedResolver(APIGatewayHttpResolver):
         try:
             self._guard(event)
         except CohortcastError as exc:
-            return {
-                "statusCode": exc.status,
-                "headers": {"Content-Type": "application/json"},
-                "body": json.dumps(
-                    {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
-                ),
-                "isBase64Encoded": False,
-            }
+            return error_result(exc)
         return super().resolve(_with_routing_path(event), context)
 
     def _convert_matches_into_route_keys(self, match: Match) -> dict[str, str]:

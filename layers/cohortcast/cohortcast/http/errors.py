@@ -1,5 +1,7 @@
-"""Map every exception to `{"error": {"code", "message", "details"}}` with the right status."""
+"""The one error-to-response mapping: every API error is `{"error": {"code", "message", "details"}}`
+with the right status (the preferences pages, read by people, answer with HTML pages instead)."""
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -10,12 +12,26 @@ from cohortcast.errors import CohortcastError
 from cohortcast.observability import logger
 
 
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body={"error": {"code": code, "message": message, "details": details}},
+        body=error_body(code, message, details),
     )
+
+
+def error_result(exc: CohortcastError) -> dict[str, Any]:
+    """The Lambda proxy result for an error raised before Powertools resolves the request."""
+    return {
+        "statusCode": exc.status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps(error_body(exc.code, exc.message, exc.details)),
+        "isBase64Encoded": False,
+    }
 
 
 def _validation_details(errors: list[dict]) -> list[dict]:

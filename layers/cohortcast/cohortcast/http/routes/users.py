@@ -1,4 +1,4 @@
-"""HTTP edge of users: profile, raw events, erasure (admin)."""
+"""User routes (admin): profile, raw events, erasure."""
 
 from typing import Annotated, Any
 

@@ -1,4 +1,4 @@
-"""HTTP edge of ingestion: the Segment HTTP Tracking API routes."""
+"""Ingest routes: the Segment HTTP Tracking API."""
 
 from collections.abc import Callable
 from typing import Any
@@ -36,33 +36,6 @@ class IngestResponse(BaseModel):
     accepted: int = Field(description="messages stored, including retried duplicates stored earlier")
     duplicates: int = Field(description="messages already stored earlier (same messageId)")
     rejected: list[RejectedMessage] = []
-
-
-_MESSAGE_SCHEMA = {
-    "type": "object",
-    "description": "A Segment message: userId or anonymousId, plus event/traits/properties by type",
-}
-_BATCH_SCHEMA = {
-    "type": "object",
-    "required": ["batch"],
-    "properties": {"batch": {"type": "array", "maxItems": MAX_BATCH_MESSAGES, "items": _MESSAGE_SCHEMA}},
-}
-
-
-def add_request_bodies(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Ingest routes read their (possibly gzip) body themselves; describe it in the document."""
-    for path, operations in openapi.get("paths", {}).items():
-        if (
-            path.startswith("/v1/")
-            and "post" in operations
-            and "ingest" in operations["post"].get("tags", [])
-        ):
-            schema = _BATCH_SCHEMA if path in ("/v1/batch", "/v1/import") else _MESSAGE_SCHEMA
-            operations["post"]["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": schema}},
-            }
-    return openapi
 
 
 def _handle(implied_type: str | None) -> IngestResponse:

@@ -1,4 +1,4 @@
-"""HTTP edge of segments (admin): definitions, static members, preview, explain, history, templates."""
+"""Segment routes (admin): definitions, static members, preview, explain, history, templates."""
 
 import base64
 from typing import Annotated, Any, Literal
@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cohortcast.clock import utcnow
-from cohortcast.errors import BadRequest, CohortcastError
+from cohortcast.errors import BadRequest, PayloadTooLarge
 from cohortcast.segments import service
 from cohortcast.segments.jobs import send_job
 from cohortcast.storage.segments import SegmentDefinition
@@ -20,11 +20,6 @@ SegmentId = Annotated[str, Path(min_length=1, max_length=64, description="the se
 UserId = Annotated[str, Path(min_length=1, max_length=256, description="the user's userId")]
 MAX_CSV_BYTES = 1_000_000
 UserIdList = Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]], Field(max_length=5000)]
-
-
-class PayloadTooLarge(CohortcastError):
-    status = 413
-    code = "payload_too_large"
 
 
 class _Strict(BaseModel):

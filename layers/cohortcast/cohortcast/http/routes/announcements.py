@@ -1,4 +1,4 @@
-"""HTTP edge of announcements (admin): create / dry-run, list, read with counts, cancel."""
+"""Announcement routes (admin): create / dry-run, list, read with counts, cancel."""
 
 from typing import Annotated, Any
 

@@ -1,4 +1,4 @@
-"""HTTP edge of workspace settings (admin): `GET/PUT /v1/settings`."""
+"""Workspace settings routes (admin): `GET/PUT /v1/settings`."""
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
