@@ -6,7 +6,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, Field
 
+from cohortcast.clock import utcnow
 from cohortcast.profiles import service
+from cohortcast.services import erasure
 from cohortcast.storage import keys
 
 router = Router()
@@ -86,13 +88,13 @@ def get_user_events(
 
 @router.delete("/v1/users/<userId>", summary="Erase a user everywhere (GDPR)", tags=["users"])
 def delete_user(userId: UserId) -> ErasureReport:
-    erasure = service.erase_user(userId)
+    erased = erasure.erase_user(userId, utcnow())
     return ErasureReport(
-        user_id=erasure.user_id,
+        user_id=erased.user_id,
         erased={
-            "profiles": erasure.profiles,
-            "events": erasure.events,
-            "aliases": erasure.aliases,
-            "deliveries": erasure.deliveries,
+            "profiles": erased.profiles,
+            "events": erased.events,
+            "aliases": erased.aliases,
+            "deliveries": erased.deliveries,
         },
     )
