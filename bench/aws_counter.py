@@ -94,14 +94,9 @@ def counting() -> Iterator[AwsCounts]:
 
 
 def _forget_clients() -> None:
-    import sys
-
     from cohortcast.storage import aws
 
-    aws.client.cache_clear()
-    aws.dynamodb.cache_clear()
-    if "cohortcast.delivery.email" in sys.modules:  # the SES client has its own retry config
-        sys.modules["cohortcast.delivery.email"]._ses_client.cache_clear()
+    aws.reset()  # every client, the SES one (its own retry config) included
 
 
 def _count_dynamodb(operation: str, body: dict[str, Any], counts: AwsCounts) -> None:

@@ -149,7 +149,7 @@ def test_a_poison_message_is_a_batch_item_failure_and_the_rest_of_the_batch_goes
 
     world.add_users(users(1))
     monkeypatch.setattr(app, "delivery_ports", world.ports)
-    monkeypatch.setattr("cohortcast.delivery.email._ses_client", lambda: ses)
+    monkeypatch.setattr("cohortcast.storage.aws.ses_client", lambda: ses)
     event = {"Records": [_record("poison", body), _record("good", chunk_body(["u0"]))]}
     response = app.lambda_handler(event, lambda_context)
     assert response == {"batchItemFailures": [{"itemIdentifier": "poison"}]}

@@ -113,7 +113,7 @@ def test_a_poison_recipient_does_not_make_the_chunk_a_batch_item_failure(
 
     world.add_users({**users(2), "poison": {"email": POISON_EMAILS["line_separator"]}})
     monkeypatch.setattr(app, "delivery_ports", world.ports)
-    monkeypatch.setattr("cohortcast.delivery.email._ses_client", lambda: ses)
+    monkeypatch.setattr("cohortcast.storage.aws.ses_client", lambda: ses)
     event = {"Records": [_record("m1", chunk_body(["u0", "poison", "u1"]))]}
 
     assert app.lambda_handler(event, lambda_context) == {"batchItemFailures": []}

@@ -178,7 +178,7 @@ def test_an_sqs_batch_reports_only_the_chunk_that_failed_and_redelivery_sends_no
 
     recording = RecordingSes(ses)
     monkeypatch.setattr(app, "delivery_ports", world.ports)
-    monkeypatch.setattr("cohortcast.delivery.email._ses_client", lambda: recording)
+    monkeypatch.setattr("cohortcast.storage.aws.ses_client", lambda: recording)
     chunks = {
         f"m{i}": chunk_body(RECIPIENTS[i * 10 : (i + 1) * 10], chunk_id=f"ann:0:{i}:email") for i in range(5)
     }

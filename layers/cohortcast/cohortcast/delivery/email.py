@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 import idna
@@ -45,9 +45,12 @@ from cohortcast.delivery.chunk import (
     SendResult,
     Target,
 )
+from cohortcast.delivery.mime import build_mime
 from cohortcast.delivery.policy import InvalidAddress
 from cohortcast.delivery.settings import unsubscribe_secrets
+from cohortcast.delivery.tokens import make_token
 from cohortcast.errors import CohortcastError
+from cohortcast.storage import aws
 
 THROTTLED = frozenset(
     {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
@@ -108,18 +111,9 @@ def untag_value(value: str) -> str:
 
 @lru_cache(maxsize=16)
 def _compiled(announcement_id: str, title: str, body: str) -> Any:
-    from cohortcast.announcements.render import compile_announcement  # heavy: Markdown, Jinja, nh3
+    from cohortcast.announcements.render import compile_announcement  # lazy: Markdown, Jinja, nh3 are heavy
 
     return compile_announcement(title, body)
-
-
-@cache
-def _ses_client() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    # Retries are ours (below): botocore's would retry throttling again inside each of them.
-    return boto3.client("sesv2", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
 
 
 @dataclass(slots=True)
@@ -150,7 +144,7 @@ class EmailChannel:
 
     def send_all(self, announcement: AnnouncementLike, targets: Sequence[Target]) -> list[SendResult]:
         compiled = _compiled(announcement.id, announcement.title, announcement.body)
-        ses = self.ses or _ses_client()
+        ses = self.ses or aws.ses_client()
         secret = self.secret or unsubscribe_secrets()[0]
         config_set = self.configuration_set or get_settings().ses_configuration_set
         base = (self.settings.public_base_url or get_settings().api_endpoint).rstrip("/")
@@ -179,9 +173,6 @@ class EmailChannel:
         sender: str,
         domain: str,
     ) -> SendResult:
-        from cohortcast.delivery.mime import build_mime
-        from cohortcast.delivery.tokens import make_token
-
         record = target.delivery
         token = make_token(secret, record.user_id, announcement.topic, email_hash(target.address))
         page_url = f"{base}/u/{token}"

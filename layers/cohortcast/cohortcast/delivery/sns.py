@@ -37,7 +37,7 @@ SMS_MAX_CHARS = 640  # SNS splits long texts into parts; keep it to a few
 
 @lru_cache(maxsize=16)
 def _compiled(announcement_id: str, title: str, body: str) -> Any:
-    from cohortcast.announcements.render import compile_announcement
+    from cohortcast.announcements.render import compile_announcement  # lazy: Markdown, Jinja, nh3 are heavy
 
     return compile_announcement(title, body)
 
