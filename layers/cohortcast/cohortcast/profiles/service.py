@@ -22,6 +22,11 @@ def find_profile(user_id: str) -> ProfileRecord:
     return record
 
 
+def anonymous_ids(record: ProfileRecord) -> list[str]:
+    """The anonymous ids merged into this profile (merged keys that name no user id)."""
+    return [anon for _, anon in map(keys.profile_ids, record.merged_keys) if anon is not None]
+
+
 def daily_counts_by_date(counts: dict[str, dict[int, int]]) -> dict[str, dict[str, int]]:
     """Hourly aggregates summed per UTC date (ISO), for people to read."""
     by_date: dict[str, dict[str, int]] = {}

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 from cohortcast.clock import utcnow
 from cohortcast.profiles import service
 from cohortcast.services import erasure
-from cohortcast.storage import keys
 
 router = Router()
 
@@ -52,7 +51,7 @@ def get_user(userId: UserId) -> UserProfile:
     record = service.find_profile(userId)
     return UserProfile(
         user_id=record.user_id,
-        anonymous_ids=[anon for _, anon in map(keys.profile_ids, record.merged_keys) if anon is not None],
+        anonymous_ids=service.anonymous_ids(record),
         traits=record.traits,
         groups=record.groups,
         first_seen=record.first_seen.isoformat() if record.first_seen else None,
