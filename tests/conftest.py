@@ -56,17 +56,20 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
     Yields the Resources: `aws.name("ProfilesTable")`, `aws.url("SomeQueue")`, `aws.arn(...)`.
     """
     from cohortcast.storage import aws as storage
+    from cohortcast.workspace import service as workspace
 
     for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a local-stack endpoint would bypass moto
     storage.reset()
+    workspace.reset_cache()  # settings another test stored are not this one's
     with mock_aws():
         resources = provision(template(), boto3.Session())
         for name, value in union_environment(all_function_environments(template(), resources)).items():
             monkeypatch.setenv(name, value)
         yield resources
     storage.reset()
+    workspace.reset_cache()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ def segments(aws):
     from cohortcast.segments import registry
     from cohortcast.storage import keys
     from cohortcast.storage import segments as segment_store
+    from cohortcast.workspace import service as workspace
 
     registry.invalidate()
 
@@ -42,7 +43,7 @@ def segments(aws):
         for user_id in user_ids:
             pk = keys.profile_pk(user_id=user_id)
             change = segment_store.Change(segment_id, pk, "enter", "2026-11-01T00:00:00.000Z", "added")
-            segment_store.apply_change(change, user_id, NOW.timestamp())
+            segment_store.apply_change(change, user_id, workspace.expires_at(NOW))
             segment_store.update_state(pk, entered=[segment_id], updated_at="2026-11-01T00:00:00.000Z")
         return segment_id
 

@@ -12,6 +12,7 @@ from cohortcast.announcements.models import Audience
 from cohortcast.storage import announcements as store
 from cohortcast.storage import cursors
 from cohortcast.storage import segments as segment_store
+from cohortcast.workspace import service as workspace
 
 PAGE_SIZE = 500  # members read per publish invocation: ~1 s of work, 10 SNS messages per channel
 Recipient = tuple[str, str | None]  # (user_id, segment_id or None for an inline rule)
@@ -68,7 +69,6 @@ def _segments_page(audience: Audience, cursor: str | None, limit: int) -> tuple[
 def _rule_page(
     audience: Audience, cursor: str | None, now: datetime, limit: int
 ) -> tuple[list[Recipient], str | None]:
-    from cohortcast.config import get_settings
     from cohortcast.profiles.record import view as profile_view
     from cohortcast.segments import counters
     from cohortcast.segments.engine import compile_rule  # lazy: the rule engine loads only to compile a rule
@@ -85,7 +85,7 @@ def _rule_page(
     states = segment_store.get_states(r.pk for r in records) if needs_states and records else {}
     excluded = set(audience.exclude_segments)
     # No profile keeps counters for an inline rule's `where` nodes: count them from raw events.
-    specs, retention = compiled.counter_specs(), get_settings().event_retention_days
+    specs, retention = compiled.counter_specs(), workspace.retention_days()
     page: list[Recipient] = []
     for record in records:
         state = states.get(record.pk)

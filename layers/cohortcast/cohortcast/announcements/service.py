@@ -26,6 +26,7 @@ from cohortcast.config import get_settings
 from cohortcast.errors import Conflict, NotFound, Unprocessable
 from cohortcast.storage import announcements as store
 from cohortcast.storage import segments as segment_store
+from cohortcast.workspace import service as workspace
 
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
 DRY_RUN_MAX_PAGES = 40  # 20,000 members read at most by a dry run in the API
@@ -112,7 +113,7 @@ def _parse_rule_references(raw: dict[str, Any]) -> set[str]:
     from cohortcast.segments.rules import parse_rule, referenced_segments
 
     try:
-        rule = parse_rule(raw, max_window_days=get_settings().event_retention_days)
+        rule = parse_rule(raw, max_window_days=workspace.retention_days())
     except Unprocessable as exc:
         details = [
             {**d, "pointer": "/audience/rule" + d.get("pointer", "")}
@@ -280,7 +281,7 @@ def _channel_estimates(
     from cohortcast.storage import delivery as delivery_store
     from cohortcast.storage import keys
     from cohortcast.storage import profiles as profile_store
-    from cohortcast.workspace import get_workspace_settings
+    from cohortcast.workspace.service import get_workspace_settings
 
     settings = get_workspace_settings()
     profiles = profile_store.get_many(keys.profile_pk(user_id=u) for u in user_ids)

@@ -14,7 +14,6 @@ from typing import Any
 from ulid import ULID
 
 from cohortcast.clock import isoformat
-from cohortcast.config import get_settings
 from cohortcast.observability import logger
 from cohortcast.profiles.record import view as profile_view
 from cohortcast.segments import counters, evaluation
@@ -24,6 +23,7 @@ from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.profiles import ProfileRecord
 from cohortcast.storage.segments import SegmentDefinition
+from cohortcast.workspace import service as workspace
 
 PARTS = 4
 PAGE_SIZE = 200
@@ -158,7 +158,7 @@ def _with_counters(record: ProfileRecord, specs: list[Any], now: datetime) -> Pr
     ingest writes the profile meanwhile, the profile is read and counted again (its raw events
     are stored before the profile), so no event is lost or counted twice.
     """
-    retention = get_settings().event_retention_days
+    retention = workspace.retention_days()
     for _ in range(_COUNTER_SAVE_ATTEMPTS):
         if not counters.needs_events(record, specs):
             return record  # a counter of an event never performed reads as zero

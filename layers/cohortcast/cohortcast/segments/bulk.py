@@ -26,6 +26,7 @@ from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import CHANGES_PER_TRANSACTION, BulkCancelled, Change, ImportStep
+from cohortcast.workspace import service as workspace
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -150,7 +151,7 @@ def _commit(
         changes = [Change(segment_id, pk, kind, at, reason) for pk in wanted]
         try:
             segment_store.commit_static_changes(
-                segment_id, changes, now.timestamp(), unchanged=len(group) - len(changes), step=step
+                segment_id, changes, workspace.expires_at(now), unchanged=len(group) - len(changes), step=step
             )
             return len(changes)
         except BulkCancelled as cancelled:

@@ -17,6 +17,7 @@ from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.profiles import ProfileRecord
 from cohortcast.storage.segments import Change, MembershipState
+from cohortcast.workspace import service as workspace
 
 # A flip computed at (or before) `now` is re-checked a moment later rather than in a tight loop.
 _MIN_DUE_DELAY = timedelta(seconds=1)
@@ -93,7 +94,7 @@ def apply(
     for kind, segment_ids in (("enter", outcome.entered), ("exit", outcome.exited)):
         for segment_id in segment_ids:
             change = Change(segment_id, outcome.profile_pk, kind, at, reason)
-            if segment_store.apply_change(change, outcome.user_id, now.timestamp()):
+            if segment_store.apply_change(change, outcome.user_id, workspace.expires_at(now)):
                 if kind == "enter":
                     summary.entered += 1
                 else:
@@ -157,7 +158,7 @@ def exit_all(profile_pk: str, now: datetime, reason: str, *, record_transitions:
     for segment_id in sorted(state.segments):
         change = Change(segment_id, profile_pk, "exit", at, reason)
         if record_transitions:
-            done = segment_store.apply_change(change, user_id, now.timestamp())
+            done = segment_store.apply_change(change, user_id, workspace.expires_at(now))
         else:
             done = segment_store.remove_member(segment_id, profile_pk)
         summary.exited += int(done)

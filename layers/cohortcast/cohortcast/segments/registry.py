@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cohortcast.cache import TTLCache
-from cohortcast.config import get_settings
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
+from cohortcast.workspace import service as workspace
 
 if TYPE_CHECKING:  # the rule engine is imported only when a rule must be compiled
     from cohortcast.segments.engine import CompiledRule, CounterSpec
@@ -55,7 +55,7 @@ def build(definitions: list[SegmentDefinition]) -> Registry:
     from cohortcast.segments.engine import compile_rule  # lazy: the rule engine loads only to compile a rule
     from cohortcast.segments.rules import parse_rule
 
-    max_days = get_settings().event_retention_days
+    max_days = workspace.retention_days()
     for d in dynamic:
         try:
             registry.rules[d.segment_id] = parse_rule(d.rule, max_window_days=max_days)

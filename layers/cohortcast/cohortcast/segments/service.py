@@ -10,7 +10,6 @@ from typing import Any
 from ulid import ULID
 
 from cohortcast.clock import isoformat
-from cohortcast.config import get_settings
 from cohortcast.errors import Conflict, NotFound, Unprocessable
 from cohortcast.profiles import service as profile_service
 from cohortcast.profiles.record import view as profile_view
@@ -20,6 +19,7 @@ from cohortcast.segments.registry import get_registry, invalidate
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
+from cohortcast.workspace import service as workspace
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -33,7 +33,7 @@ HISTORY_POINTS = 500
 
 
 def _max_days() -> int:
-    return get_settings().event_retention_days
+    return workspace.retention_days()
 
 
 def _rule_and_names(
@@ -334,7 +334,7 @@ def preview(body: dict[str, Any], now: datetime) -> Preview:
     registry = get_registry()
     compiled = compile_rule(parsed, segment_rule=registry.rule_of)
     needs_state = bool(referenced_segments(parsed) - registry.rules.keys())
-    specs, event_reads, retention = compiled.counter_specs(), 0, get_settings().event_retention_days
+    specs, event_reads, retention = compiled.counter_specs(), 0, workspace.retention_days()
     scanned, matched, sample, exhausted = 0, 0, [], False
     start_key: dict[str, Any] | None = None
     while scanned < PREVIEW_MAX_PROFILES:

@@ -17,6 +17,7 @@ from cohortcast.segments.registry import Registry
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
+from cohortcast.workspace import service as workspace
 
 PAGE_SIZE = 100  # one BatchGetItem of profiles per page
 MAX_USERS_PER_RUN = 5_000  # ~30 s of work at most; the rest continues through the queue
@@ -74,5 +75,5 @@ def snapshot_sizes(now: datetime) -> int:
     """One size point per segment per scheduled run, for the history chart."""
     definitions = segment_store.list_definitions()
     for d in definitions:
-        segment_store.put_size_snapshot(d.segment_id, isoformat(now), d.size, now.timestamp())
+        segment_store.put_size_snapshot(d.segment_id, isoformat(now), d.size, workspace.expires_at(now))
     return len(definitions)

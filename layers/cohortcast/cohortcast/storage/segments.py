@@ -70,10 +70,6 @@ def _client() -> Any:
     return aws.client("dynamodb")
 
 
-def _expiry(at_epoch: float) -> int:
-    return int(at_epoch) + get_settings().event_retention_days * 86400
-
-
 # -- definitions -------------------------------------------------------------------------------
 
 
@@ -253,11 +249,12 @@ def finish_backfill(segment_id: str, job_id: str, fields: dict[str, Any]) -> Non
 # -- membership changes ------------------------------------------------------------------------
 
 
-def apply_change(change: Change, user_id: str | None, at_epoch: float) -> bool:
-    """Write one enter/exit with its transition, exactly once; False if it was already applied."""
+def apply_change(change: Change, user_id: str | None, expires_at: int) -> bool:
+    """Write one enter/exit with its transition (kept until `expires_at`), exactly once; False if
+    it was already applied."""
     size = size_change(change.segment_id, 1 if change.kind == "enter" else -1)
     try:
-        transact([*change_actions(change, user_id, at_epoch), size])
+        transact([*change_actions(change, user_id, expires_at), size])
     except ClientError as err:
         if err.response["Error"]["Code"] == "TransactionCanceledException" and _condition_failed(err):
             return False
@@ -297,7 +294,7 @@ def transact(items: list[dict[str, Any]]) -> None:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
 
-def change_actions(change: Change, user_id: str | None, at_epoch: float) -> list[dict[str, Any]]:
+def change_actions(change: Change, user_id: str | None, expires_at: int) -> list[dict[str, Any]]:
     """The transaction actions of one enter/exit: the conditional membership write, the
     transition and its pointer. Bulk changes put several of these in one transaction."""
     table = get_settings().data_table
@@ -325,7 +322,7 @@ def change_actions(change: Change, user_id: str | None, at_epoch: float) -> list
         "sk": {"S": keys.segment_transition_sk(change.at, change.kind, change.profile_pk)},
         "kind": {"S": change.kind},
         "reason": {"S": change.reason},
-        "expires_at": {"N": str(_expiry(at_epoch))},
+        "expires_at": {"N": str(expires_at)},
     }
     if user_id is not None:
         transition["user_id"] = {"S": user_id}
@@ -397,7 +394,7 @@ def existing_members(segment_id: str, profile_pks: Iterable[str]) -> set[str]:
 def commit_static_changes(
     segment_id: str,
     changes: list[Change],
-    at_epoch: float,
+    expires_at: int,
     *,
     unchanged: int = 0,
     step: ImportStep | None = None,
@@ -413,7 +410,7 @@ def commit_static_changes(
     table = get_settings().data_table
     actions: list[dict[str, Any]] = []
     for change in changes:
-        actions += change_actions(change, keys.profile_ids(change.profile_pk)[0], at_epoch)
+        actions += change_actions(change, keys.profile_ids(change.profile_pk)[0], expires_at)
         verb = "ADD" if change.kind == "enter" else "DELETE"
         actions.append(
             {
@@ -756,13 +753,13 @@ def recent_transitions(segment_id: str, limit: int) -> list[dict[str, Any]]:
     return transitions
 
 
-def put_size_snapshot(segment_id: str, at: str, size: int, at_epoch: float) -> None:
+def put_size_snapshot(segment_id: str, at: str, size: int, expires_at: int) -> None:
     _table().put_item(
         Item={
             "pk": keys.segment_size_pk(segment_id),
             "sk": at,
             "size": size,
-            "expires_at": _expiry(at_epoch),
+            "expires_at": expires_at,
         }
     )
 

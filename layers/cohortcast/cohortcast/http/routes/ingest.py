@@ -7,7 +7,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, Field
 
 from cohortcast.clock import utcnow
-from cohortcast.config import get_settings
 from cohortcast.errors import BadRequest, Forbidden, Unauthorized
 from cohortcast.http.auth import (
     ANONYMOUS,
@@ -20,6 +19,7 @@ from cohortcast.ingest.messages import MESSAGE_TYPES
 from cohortcast.ingest.payload import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, decode_body
 from cohortcast.ingest.service import Batch, IngestResult, ingest
 from cohortcast.observability import metrics
+from cohortcast.workspace import service as workspace
 
 router = Router()
 
@@ -55,7 +55,7 @@ def _handle(implied_type: str | None) -> IngestResponse:
     if caller is None:
         _authenticate_body(document.get("writeKey"))
     batch = _batch(document, implied_type)
-    result = ingest(batch, received_at=utcnow(), retention_days=get_settings().event_retention_days)
+    result = ingest(batch, received_at=utcnow(), retention_days=workspace.retention_days())
     metrics.add_metric(name="MessagesAccepted", unit="Count", value=result.accepted)
     metrics.add_metric(name="MessagesRejected", unit="Count", value=len(result.rejected))
     return _respond(result, single=implied_type is not None)

@@ -3,13 +3,8 @@
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cohortcast.clock import isoformat, utcnow
-from cohortcast.workspace import (
-    SettingsUpdate,
-    WorkspaceSettings,
-    get_workspace_settings,
-    reset_cache,
-    update_settings,
-)
+from cohortcast.workspace.model import SettingsUpdate, WorkspaceSettings
+from cohortcast.workspace.service import get_workspace_settings, reset_cache, update_settings
 
 router = Router()
 

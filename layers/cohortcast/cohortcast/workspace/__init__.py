@@ -1,0 +1,1 @@
+"""Workspace settings: template defaults (environment) under the run-time overrides of `PUT /v1/settings`."""
