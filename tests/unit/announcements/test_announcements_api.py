@@ -57,7 +57,7 @@ def test_template_syntax_error_names_the_line(api, pro):
 
 
 def test_script_in_body_is_accepted_and_sanitized_at_render(api, pro):
-    from cohortcast.delivery.render import compile_announcement
+    from cohortcast.announcements.render import compile_announcement
 
     status, _ = api("POST", "/v1/announcements", announcement(body="Hi <script>alert(1)</script> there"))
     assert status == 201

@@ -1,12 +1,10 @@
 """Announcements as the API and the deliverer see them: create (or dry-run), read, list, cancel."""
 
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 from ulid import ULID
 
-from cohortcast.announcements import audience as snapshot
 from cohortcast.announcements import bus
 from cohortcast.announcements.models import (
     Announcement,
@@ -15,22 +13,17 @@ from cohortcast.announcements.models import (
     AnnouncementSummary,
     AnnouncementView,
     Audience,
-    ChannelEstimate,
     Counts,
-    DryRun,
     SegmentCounts,
 )
 from cohortcast.announcements.publish import STALL_AFTER
 from cohortcast.clock import isoformat
-from cohortcast.config import get_settings
 from cohortcast.errors import Conflict, NotFound, Unprocessable
 from cohortcast.storage import announcements as store
 from cohortcast.storage import segments as segment_store
 from cohortcast.workspace import service as workspace
 
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
-DRY_RUN_MAX_PAGES = 40  # 20,000 members read at most by a dry run in the API
-DRY_RUN_SAMPLE = 1_000  # profiles read to estimate channel reachability
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -68,7 +61,8 @@ def list_page(limit: int, cursor: str | None) -> AnnouncementPage:
 
 def validate_request(request: AnnouncementRequest, now: datetime) -> Audience:
     """Every check that can fail before anything is stored; 422 naming the field (or 404 segment)."""
-    from cohortcast.announcements.render import validate_body  # lazy: Jinja, Markdown and nh3 load only to check a new announcement
+    # lazy: Jinja, Markdown and nh3 load only to check a new announcement
+    from cohortcast.announcements.render import validate_body
 
     validate_body(request.body, request.title)
     if request.send_at is not None and request.local_time is not None:
@@ -110,6 +104,8 @@ def validate_request(request: AnnouncementRequest, now: datetime) -> Audience:
 
 
 def _parse_rule_references(raw: dict[str, Any]) -> set[str]:
+    # lazy: the rule grammar (~45 ms) loads only for an inline-rule audience; the deliverer reads
+    # announcements through this module and never needs it
     from cohortcast.segments.rules import parse_rule, referenced_segments
 
     try:
@@ -165,188 +161,6 @@ def create(request: AnnouncementRequest, now: datetime) -> AnnouncementView:
     else:
         bus.enqueue_page(announcement.id, 0, None)
     return get_view(announcement.id)
-
-
-def create_idempotent(
-    request: AnnouncementRequest, now: datetime, key: str, context: Any = None
-) -> dict[str, Any]:
-    """`create` under Powertools idempotency: same key + same body → the first response again;
-    same key + another body → 422; same key while the first is still running → 409."""
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
-    config = IdempotencyConfig(
-        event_key_jmespath="key", payload_validation_jmespath="request", expires_after_seconds=24 * 3600
-    )
-    if context is not None:
-        config.register_lambda_context(context)
-
-    def _create(data: dict[str, Any]) -> dict[str, Any]:
-        return create(request, now).model_dump(mode="json")
-
-    guarded = idempotent_function(
-        data_keyword_argument="data", persistence_store=_persistence(DynamoDBPersistenceLayer), config=config
-    )(_create)
-    try:
-        return guarded(data={"key": key, "request": request.model_dump(mode="json")})
-    except IdempotencyValidationError as exc:
-        raise Unprocessable(
-            "this Idempotency-Key was already used with a different request body",
-            [{"in": "header", "pointer": "/Idempotency-Key"}],
-            code="idempotency_key_reused",
-        ) from exc
-    except IdempotencyAlreadyInProgressError as exc:
-        raise Conflict(
-            "a request with this Idempotency-Key is still being processed; retry shortly",
-            code="idempotency_in_progress",
-        ) from exc
-
-
-_persistence_layer: Any = None
-
-
-def _persistence(layer_type: Any) -> Any:
-    """Built on first use (not at import), then reused by the container."""
-    global _persistence_layer
-    if _persistence_layer is None or _persistence_layer.table_name != get_settings().idempotency_table:
-        _persistence_layer = layer_type(table_name=get_settings().idempotency_table)
-    return _persistence_layer
-
-
-# -- dry run -----------------------------------------------------------------------------------
-
-
-def dry_run(request: AnnouncementRequest, now: datetime) -> DryRun:
-    """Audience size per segment and per channel, with skip reasons; nothing is stored."""
-    audience = validate_request(request, now)
-    by_segment: Counter[str | None] = Counter()
-    sample: list[str] = []
-    complete = False
-    for pages_read, page in enumerate(snapshot.iter_snapshot(audience, now), start=1):
-        for user_id, segment_id in page:
-            by_segment[segment_id] += 1
-            if len(sample) < DRY_RUN_SAMPLE:
-                sample.append(user_id)
-        if pages_read >= DRY_RUN_MAX_PAGES:
-            break
-    else:
-        complete = True
-    total = sum(by_segment.values())
-    channels = _channel_estimates(sample, request, request.send_at or now)
-    sampled = len(sample) < total
-    if sampled:
-        scale = total / len(sample)
-        channels = {
-            name: ChannelEstimate(
-                reachable=round(e.reachable * scale),
-                skipped={k: round(v * scale) for k, v in e.skipped.items()},
-                deferred={k: round(v * scale) for k, v in e.deferred.items()},
-            )
-            for name, e in channels.items()
-        }
-    notes = []
-    if not complete:
-        notes.append(
-            f"stopped after {DRY_RUN_MAX_PAGES * snapshot.PAGE_SIZE} members; the size is a lower bound"
-        )
-    if sampled:
-        notes.append(f"channel figures extrapolated from the first {len(sample)} recipients")
-    return DryRun(
-        audience_size=total,
-        by_segment={s: n for s, n in by_segment.items() if s is not None},
-        channels=channels,
-        sampled=sampled,
-        sample_size=len(sample),
-        notes=notes,
-    )
-
-
-def _channel_estimates(
-    user_ids: list[str], request: AnnouncementRequest, when: datetime
-) -> dict[str, ChannelEstimate]:
-    """What the deliverer's policy would decide for each sampled recipient at `when` (the send
-    time), from the same reads it makes: profiles (addresses, timezone), preferences and the
-    suppression list (one `BatchGetItem` per 100 keys)."""
-    from cohortcast.delivery import policy
-    from cohortcast.delivery.chunk import find_address
-    from cohortcast.delivery.email import EmailChannel
-    from cohortcast.delivery.sns import SnsChannel
-    from cohortcast.storage import delivery as delivery_store
-    from cohortcast.storage import keys
-    from cohortcast.storage import profiles as profile_store
-    from cohortcast.workspace.service import get_workspace_settings
-
-    settings = get_workspace_settings()
-    profiles = profile_store.get_many(keys.profile_pk(user_id=u) for u in user_ids)
-    traits: dict[str, dict[str, Any]] = {}
-    for user_id in user_ids:
-        record = profiles.get(keys.profile_pk(user_id=user_id))
-        traits[user_id] = dict(record.traits) if record and isinstance(record.traits, dict) else {}
-    channels = {
-        name: EmailChannel(settings=settings, now=when) if name == "email" else SnsChannel(name=name)
-        for name in request.channels
-    }
-    found_addresses = {
-        (c, u): find_address(channel, traits[u]) for c, channel in channels.items() for u in user_ids
-    }
-    addresses = {pair: address for pair, (address, _) in found_addresses.items()}
-    hashes = {
-        pair: channels[pair[0]].suppression_hash(address) if address else None
-        for pair, address in addresses.items()
-    }
-    found = delivery_store.batch_get(
-        [delivery_store.preferences_key(u) for u in user_ids]
-        + [delivery_store.suppression_key(h) for h in hashes.values() if h]
-    )
-    cap = (settings.frequency_cap.count, settings.frequency_cap.days) if settings.frequency_cap else None
-    estimates = {}
-    for name, channel in channels.items():
-        reachable, skipped, deferred = 0, Counter[str](), Counter[str]()
-        rules = policy.Rules(
-            announcement_id="dry-run",
-            topic=request.topic,
-            critical=request.priority == "critical",
-            cancelled=False,
-            cap=cap,
-            quiet_hours=tuple(settings.quiet_hours) if settings.quiet_hours else None,  # type: ignore[arg-type]
-            default_timezone=settings.default_timezone,
-            opt_outs_apply=channel.opt_outs_apply,
-            first_planned_at=when,
-            local_time=request.local_time,
-        )
-        for user_id in user_ids:
-            prefs = delivery_store.preferences_from_item(
-                user_id, found.get(_pair(delivery_store.preferences_key(user_id)))
-            )
-            address_hash = hashes[(name, user_id)]
-            suppressed = bool(address_hash) and _pair(delivery_store.suppression_key(address_hash)) in found  # type: ignore[arg-type]
-            audience = policy.Audience.of(
-                addresses[(name, user_id)],
-                suppressed,
-                prefs,
-                traits[user_id],
-                address_problem=found_addresses[(name, user_id)][1],
-            )
-            decision = policy.decide(rules, audience, when)
-            if decision.action == policy.SKIP:
-                skipped[decision.reason or "unknown"] += 1
-                continue
-            reachable += 1
-            if decision.action == policy.DEFER:
-                deferred[decision.reason or "unknown"] += 1
-        estimates[name] = ChannelEstimate(reachable=reachable, skipped=dict(skipped), deferred=dict(deferred))
-    return estimates
-
-
-def _pair(key: dict[str, str]) -> tuple[str, str]:
-    return (key["pk"], key["sk"])
 
 
 # -- cancelling --------------------------------------------------------------------------------
