@@ -111,13 +111,32 @@ def test_an_import_that_closes_a_cycle_breaks_the_no_cycles_contract(tree: Path)
     assert cycle in result.stdout
 
 
-def test_dynamodb_outside_storage_breaks_its_contract(tree: Path) -> None:
-    violation = "cohortcast.ingest is not allowed to import boto3"
+@pytest.mark.parametrize(
+    ("contract", "importer", "statement", "violation"),
+    [
+        (
+            "only-storage-speaks-dynamodb",
+            "cohortcast.ingest",
+            "from boto3.dynamodb.conditions import Key",
+            "cohortcast.ingest -> boto3",
+        ),
+        (
+            "no-powertools-below-http",
+            "cohortcast.segments",
+            "from aws_lambda_powertools.event_handler.api_gateway import Router",
+            "cohortcast.segments -> aws_lambda_powertools",
+        ),
+    ],
+    ids=["dynamodb-outside-storage", "http-router-in-a-domain"],
+)
+def test_an_import_of_a_forbidden_library_breaks_its_contract(
+    tree: Path, contract: str, importer: str, statement: str, violation: str
+) -> None:
     assert violation not in lint(tree).stdout
 
-    add_import(tree, "cohortcast.ingest", "from boto3.dynamodb.conditions import Key")
+    add_import(tree, importer, statement)
     result = lint(tree)
 
     assert result.returncode != 0, result.stdout
-    assert f"{contract_name('only-storage-speaks-dynamodb')} BROKEN" in result.stdout
+    assert f"{contract_name(contract)} BROKEN" in result.stdout
     assert violation in result.stdout
