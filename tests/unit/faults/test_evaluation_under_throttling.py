@@ -88,7 +88,7 @@ def test_memberships_sizes_and_transitions_stay_exact_when_evaluation_is_throttl
     failures += run_stream(lambda_context, changes({u: "free" for u in downgraded}))
 
     with dynamodb_faults.off():
-        members = {sid: {m["sk"] for m in segment_store.iter_members(sid)} for sid in (pro, active)}
+        members = {sid: {m.profile_pk for m in segment_store.iter_members(sid)} for sid in (pro, active)}
         expected_pro = {f"U#{u}" for u, plan in first.items() if plan == "pro" and u not in downgraded}
         assert members[pro] == expected_pro
         assert members[active] == {f"U#{u}" for u in USERS if u[-1] in "02468"}

@@ -54,7 +54,7 @@ def _paged_member_ids(segment_id: str, limit: int) -> list[str]:
     ids, cursor = [], None
     while True:
         page, cursor = service.members(segment_id, limit, cursor)
-        ids.extend(item["sk"] for item in page)
+        ids.extend(member.profile_pk for member in page)
         if cursor is None:
             return ids
 

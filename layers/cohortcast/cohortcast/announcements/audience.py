@@ -44,9 +44,9 @@ def _segments_page(audience: Audience, cursor: str | None, limit: int) -> tuple[
     index, member_cursor = int(position.get("i", 0)), position.get("c")
     segments = audience.segments
     while index < len(segments):
-        items, member_cursor = segment_store.member_page(segments[index], limit, member_cursor)
-        members = [(item["sk"], item["user_id"]) for item in items if item.get("user_id")]
-        if items or member_cursor is None:
+        found, member_cursor = segment_store.member_page(segments[index], limit, member_cursor)
+        members = [(m.profile_pk, m.user_id) for m in found if m.user_id]
+        if found or member_cursor is None:
             break
     else:
         return [], None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cohortcast.cache import TTLCache
+from cohortcast.errors import CohortcastError
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
 from cohortcast.workspace import service as workspace
@@ -51,9 +52,8 @@ def build(definitions: list[SegmentDefinition]) -> Registry:
     dynamic = [d for d in definitions if d.kind == "dynamic" and d.rule is not None]
     if not dynamic:
         return registry
-    from cohortcast.errors import CohortcastError
     from cohortcast.segments.engine import compile_rule  # lazy: the rule engine loads only to compile a rule
-    from cohortcast.segments.rules import parse_rule
+    from cohortcast.segments.rules import parse_rule  # lazy: the rule models too (ingest's cold start)
 
     max_days = workspace.retention_days()
     for d in dynamic:

@@ -18,7 +18,7 @@ from cohortcast.segments.bulk import MembersReport
 from cohortcast.segments.registry import get_registry, invalidate
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
-from cohortcast.storage.segments import SegmentDefinition
+from cohortcast.storage.segments import Member, SegmentDefinition
 from cohortcast.workspace import service as workspace
 
 Send = Callable[[dict[str, Any]], None]
@@ -40,6 +40,7 @@ def _rule_and_names(
     rule: Any, template: str | None, overrides: dict[str, Any] | None
 ) -> tuple[Any, str | None, str | None]:
     """(validated Rule, default name, default description) from a rule or a template."""
+    # lazy: the rule models (pydantic) load only where a rule is parsed, not at the API's cold start
     from cohortcast.segments.rules import parse_rule
     from cohortcast.segments.templates import instantiate
 
@@ -65,7 +66,7 @@ def _rule_and_names(
 
 def _check_references(segment_id: str, parsed: Any) -> None:
     """Referenced segments must exist, and saving must not close a reference loop."""
-    from cohortcast.segments.rules import find_cycle, referenced_segments
+    from cohortcast.segments.rules import find_cycle, referenced_segments  # lazy: as in _rule_and_names
 
     invalidate()
     registry = get_registry()
@@ -189,7 +190,7 @@ def update(segment_id: str, body: dict[str, Any], now: datetime, send: Send) -> 
 
 def delete(segment_id: str, send: Send) -> None:
     definition = get(segment_id)
-    from cohortcast.segments.rules import referenced_segments
+    from cohortcast.segments.rules import referenced_segments  # lazy: as in _rule_and_names
 
     invalidate()
     registry = get_registry()
@@ -212,8 +213,8 @@ def purge(segment_id: str, now: datetime, send: Send, *, batch: int = 500) -> in
     members, cursor = segment_store.member_page(segment_id, batch, None)
     at = isoformat(now)
     for member in members:
-        segment_store.update_state(member["sk"], exited=[segment_id], updated_at=at)
-        segment_store.remove_member(segment_id, member["sk"])
+        segment_store.update_state(member.profile_pk, exited=[segment_id], updated_at=at)
+        segment_store.remove_member(segment_id, member.profile_pk)
     if cursor is not None:
         send({"job": "purge", "segment_id": segment_id})
     else:
@@ -303,7 +304,7 @@ def parse_members_csv(text: str) -> tuple[list[str], list[dict[str, Any]]]:
     return ids, rejected
 
 
-def members(segment_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def members(segment_id: str, limit: int, cursor: str | None) -> tuple[list[Member], str | None]:
     get(segment_id)
     return segment_store.member_page(segment_id, limit, cursor)
 
@@ -325,9 +326,9 @@ def preview(body: dict[str, Any], now: datetime) -> Preview:
     `where` counters are counted from each profile's raw events (no profile keeps a counter for
     an unsaved rule), for at most PREVIEW_MAX_EVENT_READS profiles that performed the event.
     """
-    from cohortcast.segments import counters
+    from cohortcast.segments import counters  # lazy: it loads the rule engine
     from cohortcast.segments.engine import compile_rule  # lazy: the rule engine loads only to compile a rule
-    from cohortcast.segments.rules import referenced_segments
+    from cohortcast.segments.rules import referenced_segments  # lazy: as in _rule_and_names
 
     parsed, _, _ = _rule_and_names(body.get("rule"), body.get("template"), body.get("overrides"))
     _check_references("(preview)", parsed)
@@ -419,7 +420,7 @@ def history(segment_id: str, limit: int) -> dict[str, Any]:
 
 
 def templates() -> list[dict[str, Any]]:
-    from cohortcast.segments.templates import TEMPLATES
+    from cohortcast.segments.templates import TEMPLATES  # lazy: as in _rule_and_names
 
     return [
         {

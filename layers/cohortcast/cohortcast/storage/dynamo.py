@@ -87,14 +87,16 @@ def retrying(
     *,
     attempts: int = TRANSACTION_ATTEMPTS,
     sleep: Callable[[float], Any] | None = None,
+    retry_if: Callable[[ClientError], bool] = busy,
 ) -> Any:
-    """`operation()`, retried with jittered exponential backoff while it fails `busy`; any
-    other error, or the last attempt's, is raised (nothing of it applied)."""
+    """`operation()`, retried with jittered exponential backoff while it fails `retry_if`
+    (`busy` unless given); any other error, or the last attempt's, is raised (nothing of it
+    applied)."""
     for attempt in range(attempts):
         try:
             return operation()
         except ClientError as err:
-            if not busy(err) or attempt + 1 == attempts:
+            if not retry_if(err) or attempt + 1 == attempts:
                 raise
             (sleep or time.sleep)(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
     raise RuntimeError("unreachable: the loop returns or raises")  # pragma: no cover
@@ -106,8 +108,15 @@ def transact(
     client: Any = None,
     attempts: int = TRANSACTION_ATTEMPTS,
     sleep: Callable[[float], Any] | None = None,
+    retry_if: Callable[[ClientError], bool] = busy,
 ) -> None:
-    """TransactWriteItems, retried while it conflicts or is throttled. `client` is the low-level
-    client (typed AttributeValues) unless given, e.g. the resource's (plain Python values)."""
+    """TransactWriteItems, retried while it conflicts or is throttled (or fails `retry_if`).
+    `client` is the low-level client (typed AttributeValues) unless given, e.g. the resource's
+    (plain Python values)."""
     writer = client or aws.client("dynamodb")
-    retrying(lambda: writer.transact_write_items(TransactItems=items), attempts=attempts, sleep=sleep)
+    retrying(
+        lambda: writer.transact_write_items(TransactItems=items),
+        attempts=attempts,
+        sleep=sleep,
+        retry_if=retry_if,
+    )

@@ -4,8 +4,6 @@ The layout and the reasons for it are in docs/data-model.md ("Segments").
 """
 
 import json
-import random
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +12,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from cohortcast.config import get_settings
-from cohortcast.storage import aws, cursors, keys
+from cohortcast.storage import aws, cursors, dynamo, keys
 
 # Concurrent changes of one segment conflict on its size inside transactions: retried this often.
 _CONFLICT_ATTEMPTS = 6
@@ -52,6 +50,16 @@ class MembershipState:
 
 
 @dataclass(slots=True)
+class Member:
+    """One user in a segment now."""
+
+    profile_pk: str
+    user_id: str | None = None
+    entered_at: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
 class Change:
     """One enter or exit of one user in one segment."""
 
@@ -64,10 +72,6 @@ class Change:
 
 def _table() -> Any:
     return aws.table(get_settings().data_table)
-
-
-def _client() -> Any:
-    return aws.client("dynamodb")
 
 
 # -- definitions -------------------------------------------------------------------------------
@@ -256,7 +260,7 @@ def apply_change(change: Change, user_id: str | None, expires_at: int) -> bool:
     try:
         transact([*change_actions(change, user_id, expires_at), size])
     except ClientError as err:
-        if err.response["Error"]["Code"] == "TransactionCanceledException" and _condition_failed(err):
+        if _condition_failed(err):
             return False
         raise
     return True
@@ -283,15 +287,19 @@ def size_change(segment_id: str, delta: int) -> dict[str, Any]:
 
 
 def transact(items: list[dict[str, Any]]) -> None:
-    """TransactWriteItems, retried while a concurrent change of the same segment holds its size."""
-    for attempt in range(_CONFLICT_ATTEMPTS):
-        try:
-            _client().transact_write_items(TransactItems=items)
-            return
-        except ClientError as err:
-            if not _cancelled_for(err, "TransactionConflict") or attempt + 1 == _CONFLICT_ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    """TransactWriteItems, retried while a concurrent change of the same segment holds its size.
+
+    Only then: a throttled evaluation fails its stream batch, which Lambda retries (the
+    changes are exactly-once), rather than holding the shard here.
+    """
+    dynamo.transact(items, attempts=_CONFLICT_ATTEMPTS, retry_if=_conflicted)
+
+
+def _conflicted(err: ClientError) -> bool:
+    codes = dynamo.cancellation_codes(err)
+    if err.response["Error"]["Code"] == "TransactionCanceledException" and not codes:
+        return "TransactionConflict" in str(err)  # some emulators omit the reasons
+    return "TransactionConflict" in codes
 
 
 def change_actions(change: Change, user_id: str | None, expires_at: int) -> list[dict[str, Any]]:
@@ -370,25 +378,9 @@ class ImportStep:
 
 def existing_members(segment_id: str, profile_pks: Iterable[str]) -> set[str]:
     """Which of these profiles are members of the segment now (BatchGetItem, 100 keys a call)."""
-    key_list = [
-        {"pk": keys.segment_member_pk(segment_id, keys.shard_of(pk, keys.MEMBER_SHARDS)), "sk": pk}
-        for pk in dict.fromkeys(profile_pks)
-    ]
-    name = get_settings().data_table
-    found: set[str] = set()
-    for start in range(0, len(key_list), 100):
-        request: dict[str, Any] = {
-            name: {
-                "Keys": key_list[start : start + 100],
-                "ProjectionExpression": "sk",
-                "ConsistentRead": True,
-            }
-        }
-        while request:
-            response = aws.dynamodb().batch_get_item(RequestItems=request)
-            found.update(item["sk"] for item in response["Responses"].get(name, []))
-            request = response.get("UnprocessedKeys") or {}
-    return found
+    key_list = [_member_key(segment_id, pk) for pk in profile_pks]
+    items = dynamo.batch_get(get_settings().data_table, key_list, projection="sk", consistent=True)
+    return {item["sk"] for item in items}
 
 
 def commit_static_changes(
@@ -547,16 +539,7 @@ def delete_import_chunks(segment_id: str, job_id: str, count: int) -> None:
 
 
 def _condition_failed(err: ClientError) -> bool:
-    return _cancelled_for(err, "ConditionalCheckFailed")
-
-
-def _cancelled_for(err: ClientError, code: str) -> bool:
-    if err.response["Error"]["Code"] != "TransactionCanceledException":
-        return False
-    reasons = err.response.get("CancellationReasons") or []
-    if not reasons:  # some emulators omit the reasons; the message still names the cause
-        return code in str(err)
-    return any(r.get("Code") == code for r in reasons)
+    return err.response["Error"]["Code"] == "TransactionCanceledException" and dynamo.condition_failed(err)
 
 
 # -- per-user state ----------------------------------------------------------------------------
@@ -576,17 +559,8 @@ def get_states(profile_pks: Iterable[str]) -> dict[str, MembershipState]:
         {"pk": keys.membership_state_pk(pk), "sk": keys.MEMBERSHIP_STATE_SK}
         for pk in dict.fromkeys(profile_pks)
     ]
-    name = get_settings().data_table
-    found: dict[str, MembershipState] = {}
-    for start in range(0, len(key_list), 100):
-        request: dict[str, Any] = {name: {"Keys": key_list[start : start + 100]}}
-        while request:
-            response = aws.dynamodb().batch_get_item(RequestItems=request)
-            for item in response["Responses"].get(name, []):
-                state = _state(item)
-                found[state.profile_pk] = state
-            request = response.get("UnprocessedKeys") or {}
-    return found
+    states = (_state(item) for item in dynamo.batch_get(get_settings().data_table, key_list))
+    return {state.profile_pk: state for state in states}
 
 
 def update_state(
@@ -677,18 +651,28 @@ def due_page(
 # -- member lists, history --------------------------------------------------------------------
 
 
-def member_page(segment_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def _member_key(segment_id: str, profile_pk: str) -> dict[str, str]:
+    return {
+        "pk": keys.segment_member_pk(segment_id, keys.shard_of(profile_pk, keys.MEMBER_SHARDS)),
+        "sk": profile_pk,
+    }
+
+
+def member_page(segment_id: str, limit: int, cursor: str | None) -> tuple[list[Member], str | None]:
     """Members shard by shard; the cursor holds the shard and the last key read in it."""
     position = cursors.decode_object(cursor) if cursor else {"s": 0}
     shard, last = int(position.get("s", 0)), position.get("k")
-    members: list[dict[str, Any]] = []
+    members: list[Member] = []
     while shard < keys.MEMBER_SHARDS and len(members) < limit:
         pk = keys.segment_member_pk(segment_id, shard)
         query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk), "Limit": limit - len(members)}
         if last:
             query["ExclusiveStartKey"] = {"pk": pk, "sk": last}
         response = _table().query(**query)
-        members.extend(response.get("Items", []))
+        members.extend(
+            Member(item["sk"], item.get("user_id"), item.get("entered_at"), item.get("reason"))
+            for item in response.get("Items", [])
+        )
         last_key = response.get("LastEvaluatedKey")
         if last_key:
             last = last_key["sk"]
@@ -699,7 +683,7 @@ def member_page(segment_id: str, limit: int, cursor: str | None) -> tuple[list[d
     return members, cursors.encode({"s": shard, "k": last} if last else {"s": shard})
 
 
-def iter_members(segment_id: str) -> Iterator[dict[str, Any]]:
+def iter_members(segment_id: str) -> Iterator[Member]:
     cursor: str | None = None
     while True:
         page, cursor = member_page(segment_id, 500, cursor)
@@ -725,11 +709,7 @@ def count_members(segment_id: str) -> int:
 
 
 def is_member(segment_id: str, profile_pk: str) -> bool:
-    shard = keys.shard_of(profile_pk, keys.MEMBER_SHARDS)
-    item = (
-        _table().get_item(Key={"pk": keys.segment_member_pk(segment_id, shard), "sk": profile_pk}).get("Item")
-    )
-    return item is not None
+    return _table().get_item(Key=_member_key(segment_id, profile_pk)).get("Item") is not None
 
 
 def recent_transitions(segment_id: str, limit: int) -> list[dict[str, Any]]:
@@ -778,7 +758,7 @@ def delete_segment_data(segment_id: str) -> int:
     removed = 0
     with _table().batch_writer() as batch:
         for member in iter_members(segment_id):
-            batch.delete_item(Key={"pk": member["pk"], "sk": member["sk"]})
+            batch.delete_item(Key=_member_key(segment_id, member.profile_pk))
             removed += 1
         for snapshot in size_history(segment_id, 1000):
             batch.delete_item(Key={"pk": keys.segment_size_pk(segment_id), "sk": snapshot["at"]})
@@ -787,8 +767,7 @@ def delete_segment_data(segment_id: str) -> int:
 
 def remove_member(segment_id: str, profile_pk: str) -> bool:
     """Delete a membership without a transition (erasure, purge); False if there was none."""
-    shard = keys.shard_of(profile_pk, keys.MEMBER_SHARDS)
-    key = {"pk": keys.segment_member_pk(segment_id, shard), "sk": profile_pk}
+    key = _member_key(segment_id, profile_pk)
     delete = {
         "Delete": {
             "TableName": get_settings().data_table,

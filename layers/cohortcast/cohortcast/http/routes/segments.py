@@ -286,16 +286,11 @@ def list_members(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> MembersPage:
-    items, next_cursor = service.members(segment_id, limit, cursor)
+    found, next_cursor = service.members(segment_id, limit, cursor)
     return MembersPage(
         members=[
-            Member(
-                user_id=item.get("user_id"),
-                profile=item["sk"],
-                entered_at=item.get("entered_at"),
-                reason=item.get("reason"),
-            )
-            for item in items
+            Member(user_id=m.user_id, profile=m.profile_pk, entered_at=m.entered_at, reason=m.reason)
+            for m in found
         ],
         next_cursor=next_cursor,
     )
