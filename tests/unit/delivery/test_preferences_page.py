@@ -1,6 +1,6 @@
 from html.parser import HTMLParser
 
-from cohortcast.delivery.preferences_page import (
+from cohortcast.preferences.page import (
     PreferencesChange,
     TopicChoice,
     is_one_click_unsubscribe,

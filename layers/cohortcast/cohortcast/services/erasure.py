@@ -8,7 +8,7 @@ and delivery (delivery records, preferences, their entries in publish plans).
 from dataclasses import dataclass
 from datetime import datetime
 
-from cohortcast.delivery.preferences import erase_deliveries
+from cohortcast.delivery.erasure import erase_deliveries
 from cohortcast.profiles import service as profile_service
 from cohortcast.segments import service as segment_service
 

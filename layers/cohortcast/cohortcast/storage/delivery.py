@@ -570,9 +570,25 @@ def update_preferences(
         )
 
 
-def delete_items(items: list[dict[str, Any]]) -> int:
-    """Erase these items (a user's delivery records and preferences, from `user_items`)."""
+@dataclass(slots=True)
+class UserDeliveries:
+    """Everything the delivery store keeps about one user (erasure reads it, then deletes it)."""
+
+    records: list[Delivery]
+    item_keys: list[dict[str, str]]  # the records' and the preferences item's, for `erase`
+
+
+def user_deliveries(user_id: str) -> UserDeliveries:
+    items = user_items(user_id)
+    return UserDeliveries(
+        records=[delivery_from_item(i) for i in items if i["sk"] != keys.PREFERENCES_SK],
+        item_keys=[{"pk": i["pk"], "sk": i["sk"]} for i in items],
+    )
+
+
+def erase(deliveries: UserDeliveries) -> int:
+    """Delete these items (a user's delivery records and preferences, from `user_deliveries`)."""
     with _table().batch_writer() as batch:
-        for item in items:
-            batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
-    return len(items)
+        for key in deliveries.item_keys:
+            batch.delete_item(Key=key)
+    return len(deliveries.item_keys)

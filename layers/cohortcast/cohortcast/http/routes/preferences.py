@@ -8,10 +8,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cohortcast.clock import utcnow
-from cohortcast.delivery import preferences
-from cohortcast.delivery.preferences_page import render_error_page
 from cohortcast.errors import CohortcastError
 from cohortcast.observability import logger
+from cohortcast.preferences import service as preferences
+from cohortcast.preferences.page import render_error_page
 
 router = Router()
 _HTML = "text/html; charset=utf-8"

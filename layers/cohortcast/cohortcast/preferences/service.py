@@ -1,4 +1,4 @@
-"""A user's email preferences behind the signed `/u/{token}` link, and their erasure.
+"""A user's email preferences behind the signed `/u/{token}` link.
 
 The token alone says whose preferences these are (HMAC-checked, `tokens.read_token`);
 nothing in the request can point at another user.
@@ -6,18 +6,16 @@ nothing in the request can point at another user.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from cohortcast.clock import isoformat
-from cohortcast.delivery.email import email_hash
-from cohortcast.delivery.preferences_page import (
+from cohortcast.delivery.settings import unsubscribe_secrets
+from cohortcast.delivery.tokens import TokenClaims, read_token
+from cohortcast.preferences.page import (
     TopicChoice,
     is_one_click_unsubscribe,
     parse_preferences_form,
     render_preferences_page,
 )
-from cohortcast.delivery.settings import unsubscribe_secrets
-from cohortcast.delivery.tokens import TokenClaims, read_token
 from cohortcast.storage import delivery as store
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
@@ -31,7 +29,7 @@ def claims_of(token: str) -> TokenClaims:
 def preferences_page(token: str, *, form_action: str, message: str | None = None) -> str:
     claims = claims_of(token)
     # An erased user has no preferences record, and reading must not create one.
-    prefs = _preferences(claims.user_id) if _exists(claims.user_id) else _after_erasure(claims)
+    prefs = store.get_preferences(claims.user_id) if _exists(claims.user_id) else _after_erasure(claims)
     topics = sorted(prefs.topics_seen | prefs.topics_off | ({claims.topic} if claims.topic else set()))
     return render_preferences_page(
         user_label=_label(claims.user_id),
@@ -126,29 +124,6 @@ def unsubscribe(claims: TokenClaims, *, now: datetime) -> None:
             topics_off_remove=frozenset(),
             updated_at=isoformat(now),
         )
-
-
-def erase_deliveries(user_id: str, traits: dict[str, Any], *, now: datetime) -> int:
-    """Delete the user's delivery records and preferences, and their entries in the publish plans
-    of those deliveries. If they had opted out of all email, their address stays on the
-    suppression list — as a hash only — so a re-import of the same person is not emailed again."""
-    from cohortcast.announcements.bus import page_of_chunk
-    from cohortcast.storage.announcements import forget_recipient
-
-    prefs = _preferences(user_id)
-    address = traits.get("email")
-    if prefs.unsubscribed_all and isinstance(address, str) and "@" in address:
-        store.put_suppressions(
-            [{"email_hash": email_hash(address), "reason": "unsubscribed", "created_at": isoformat(now)}]
-        )
-    items = store.user_items(user_id)
-    for announcement_id, page in sorted({p for i in items if (p := page_of_chunk(i.get("chunk_id") or ""))}):
-        forget_recipient(announcement_id, page, user_id)
-    return store.delete_items(items)
-
-
-def _preferences(user_id: str) -> store.Preferences:
-    return store.preferences_from_item(user_id, store.get_item(store.preferences_key(user_id)))
 
 
 def _label(user_id: str) -> str:
