@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from cohortcast.announcements.models import Audience
-from cohortcast.storage import announcements as store
 from cohortcast.storage import cursors
+from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.workspace import service as workspace
 
@@ -79,7 +79,7 @@ def _rule_page(
     registry = get_registry()
     compiled = compile_rule(rule, segment_rule=registry.rule_of)
     start_key = cursors.decode_object(cursor).get("k") if cursor else None
-    records, last_key = store.scan_profiles(limit, start_key)
+    records, last_key = profile_store.scan_page(limit, start_key, identified_only=True)
     records = [r for r in records if r.user_id]
     needs_states = bool(audience.exclude_segments) or bool(referenced_segments(rule))
     states = segment_store.get_states(r.pk for r in records) if needs_states and records else {}

@@ -443,22 +443,3 @@ def _low_level(update: dict[str, Any]) -> dict[str, Any]:
 
 def _transact(actions: list[dict[str, Any]]) -> None:
     aws.client("dynamodb").transact_write_items(TransactItems=actions)
-
-
-# -- inline-rule audiences: all profiles, one page per publish invocation -----------------------
-
-
-def scan_profiles(limit: int, start_key: dict[str, Any] | None) -> tuple[list[Any], dict[str, Any] | None]:
-    """A page of identified users' profiles (Scan, resumable by the returned key)."""
-    from cohortcast.storage import profiles as profile_store
-
-    scan: dict[str, Any] = {
-        "Limit": limit,
-        "FilterExpression": "sk = :profile AND attribute_exists(user_id)",
-        "ExpressionAttributeValues": {":profile": keys.PROFILE_SK},
-    }
-    if start_key:
-        scan["ExclusiveStartKey"] = start_key
-    response = aws.table(get_settings().profiles_table).scan(**scan)
-    records = [profile_store.from_item(item) for item in response.get("Items", [])]
-    return records, response.get("LastEvaluatedKey")

@@ -219,11 +219,20 @@ def delete(pk: str) -> None:
 
 
 def scan_page(
-    limit: int, start_key: dict[str, Any] | None, *, part: int = 0, parts: int = 1
+    limit: int,
+    start_key: dict[str, Any] | None,
+    *,
+    part: int = 0,
+    parts: int = 1,
+    identified_only: bool = False,
 ) -> tuple[list[ProfileRecord], dict[str, Any] | None]:
-    """One page of a Scan over the profiles (aliases skipped), in `part` of `parts` parallel
-    scan segments; the key to resume from, None when the scan (or the part) is through."""
-    scan: dict[str, Any] = {"Limit": limit, "FilterExpression": Attr("sk").eq(keys.PROFILE_SK)}
+    """One page of a Scan over the profiles (aliases skipped; anonymous ones too if
+    `identified_only`), in `part` of `parts` parallel scan segments; the key to resume from,
+    None when the scan (or the part) is through."""
+    condition = Attr("sk").eq(keys.PROFILE_SK)
+    if identified_only:
+        condition &= Attr("user_id").exists()
+    scan: dict[str, Any] = {"Limit": limit, "FilterExpression": condition}
     if parts > 1:
         scan |= {"Segment": part, "TotalSegments": parts}
     if start_key:
