@@ -122,13 +122,14 @@ def _populate(profiles: list[ProfileRecord]) -> tuple[list[datetime], dict[str, 
     """Store the profiles, their state and memberships as of SEEDED_AT; return every due_at."""
     from cohortcast.config import get_settings
     from cohortcast.segments import evaluation
-    from cohortcast.segments.registry import get_registry
+    from cohortcast.segments.registry import get_registry, invalidate
     from cohortcast.storage import keys
     from cohortcast.storage import profiles as profile_store
     from cohortcast.storage import segments as segment_store
 
     settings = get_settings()
-    registry = get_registry(max_age=0)
+    invalidate()  # the definitions just created
+    registry = get_registry()
     sizes: dict[str, int] = dict.fromkeys(registry.compiled, 0)
     # The real path for the first few users (PutItem, TransactWriteItems, UpdateItem)...
     checked = profiles[:CHECKED_THROUGH_BOTO3]
