@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from cohortcast.config import get_settings
-from cohortcast.storage import aws, cursors, keys
+from cohortcast.storage import aws, cursors, dynamo, keys
 
 
 class StatusConflict(Exception):
@@ -125,18 +126,16 @@ def move_status(
         allowed.append(f":from{i}")
     sets = ", ".join(["#status = :to", *(f"#f{i} = :v{i}" for i in range(len(fields)))])
     removes = " REMOVE due_pk, due_at" if clear_stall_check else ""
-    try:
-        _table().update_item(
-            Key={"pk": keys.ANNOUNCEMENTS_PK, "sk": keys.announcement_sk(announcement_id)},
-            UpdateExpression=f"SET {sets}{removes}",
-            ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise StatusConflict(announcement_id) from err
-        raise
+    moved = dynamo.conditional_write(
+        _table().update_item,
+        Key={"pk": keys.ANNOUNCEMENTS_PK, "sk": keys.announcement_sk(announcement_id)},
+        UpdateExpression=f"SET {sets}{removes}",
+        ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+    if moved is None:
+        raise StatusConflict(announcement_id)
 
 
 # -- counters ----------------------------------------------------------------------------------
@@ -171,7 +170,7 @@ def add_counts(announcement_id: str, segment_id: str | None, deltas: Mapping[str
     if len(updates) == 1:
         _table().update_item(**updates[0])
         return
-    _transact([{"Update": _low_level(update)} for update in updates])
+    dynamo.transact([{"Update": _low_level(update)} for update in updates])
 
 
 CountKey = tuple[str, str | None]  # (announcement id, segment id or None)
@@ -305,18 +304,14 @@ def reschedule_stall_check(
     if recovery:
         expression += " ADD recoveries :one"
         values[":one"] = 1
-    try:
-        _table().update_item(
-            Key={"pk": keys.ANNOUNCEMENTS_PK, "sk": keys.announcement_sk(announcement_id)},
-            UpdateExpression=expression,
-            ConditionExpression="due_at = :read",
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    moved = dynamo.conditional_write(
+        _table().update_item,
+        Key={"pk": keys.ANNOUNCEMENTS_PK, "sk": keys.announcement_sk(announcement_id)},
+        UpdateExpression=expression,
+        ConditionExpression="due_at = :read",
+        ExpressionAttributeValues=values,
+    )
+    return moved is not None
 
 
 def get_page(announcement_id: str, page: int) -> PlannedPage | None:
@@ -399,7 +394,7 @@ def plan_page(announcement_id: str, page: PlannedPage, planned: Mapping[str | No
                 )
                 actions.append({"Update": _low_level(update)})
     try:
-        _transact(actions)
+        dynamo.transact(actions)
     except ClientError as err:
         if not _first_condition_failed(err):
             raise
@@ -411,23 +406,18 @@ def plan_page(announcement_id: str, page: PlannedPage, planned: Mapping[str | No
 
 
 def _first_condition_failed(err: ClientError) -> bool:
+    """The page's own put was refused: the page is recorded already."""
     if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
         return True
-    reasons = err.response.get("CancellationReasons") or []
-    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
+    return dynamo.cancellation_codes(err)[:1] == [dynamo.CONDITION_FAILED]
 
 
 # -- low-level helpers (transactions take the client's attribute-value shape) -------------------
 
-_SERIALIZER = None
+_SERIALIZER = TypeSerializer()
 
 
 def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    global _SERIALIZER
-    if _SERIALIZER is None:
-        from boto3.dynamodb.types import TypeSerializer
-
-        _SERIALIZER = TypeSerializer()
     return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
 
 
@@ -439,7 +429,3 @@ def _low_level(update: dict[str, Any]) -> dict[str, Any]:
         "ExpressionAttributeNames": update["ExpressionAttributeNames"],
         "ExpressionAttributeValues": _serialize(update["ExpressionAttributeValues"]),
     }
-
-
-def _transact(actions: list[dict[str, Any]]) -> None:
-    aws.client("dynamodb").transact_write_items(TransactItems=actions)
