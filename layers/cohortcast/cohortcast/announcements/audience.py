@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from cohortcast.announcements.models import Audience
+from cohortcast.profiles.record import view as profile_view
+from cohortcast.segments.registry import get_registry
 from cohortcast.storage import cursors
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
@@ -69,11 +71,10 @@ def _segments_page(audience: Audience, cursor: str | None, limit: int) -> tuple[
 def _rule_page(
     audience: Audience, cursor: str | None, now: datetime, limit: int
 ) -> tuple[list[Recipient], str | None]:
-    from cohortcast.profiles.record import view as profile_view
-    from cohortcast.segments import counters
+    # A publish of segment audiences never needs these: only an inline rule does.
+    from cohortcast.segments import counters  # lazy: ~35 ms to import
     from cohortcast.segments.engine import compile_rule  # lazy: the rule engine loads only to compile a rule
-    from cohortcast.segments.registry import get_registry
-    from cohortcast.segments.rules import parse_rule, referenced_segments
+    from cohortcast.segments.rules import parse_rule, referenced_segments  # lazy: ~55 ms to import
 
     rule = parse_rule(audience.rule)
     registry = get_registry()

@@ -61,8 +61,7 @@ def list_page(limit: int, cursor: str | None) -> AnnouncementPage:
 
 def validate_request(request: AnnouncementRequest, now: datetime) -> Audience:
     """Every check that can fail before anything is stored; 422 naming the field (or 404 segment)."""
-    # lazy: Jinja, Markdown and nh3 load only to check a new announcement
-    from cohortcast.announcements.render import validate_body
+    from cohortcast.announcements.render import validate_body  # lazy: Jinja, Markdown, nh3 are heavy
 
     validate_body(request.body, request.title)
     if request.send_at is not None and request.local_time is not None:
@@ -104,9 +103,8 @@ def validate_request(request: AnnouncementRequest, now: datetime) -> Audience:
 
 
 def _parse_rule_references(raw: dict[str, Any]) -> set[str]:
-    # lazy: the rule grammar (~45 ms) loads only for an inline-rule audience; the deliverer reads
-    # announcements through this module and never needs it
-    from cohortcast.segments.rules import parse_rule, referenced_segments
+    # the deliverer reads announcements through this module and never needs the rule grammar
+    from cohortcast.segments.rules import parse_rule, referenced_segments  # lazy: ~45 ms to import
 
     try:
         rule = parse_rule(raw, max_window_days=workspace.retention_days())
