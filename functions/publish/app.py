@@ -5,14 +5,9 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cohortcast.announcements.publish import (
-    PageTask,
-    ScheduledStart,
-    recover_stalled,
-    run_page,
-    start_scheduled,
-)
+from cohortcast.announcements.publish import recover_stalled, run_page, start_scheduled
 from cohortcast.clock import utcnow
+from cohortcast.messages import PageTask, ScheduledStart
 from cohortcast.observability import logger, metrics, tracer
 
 # FIFO: pages of one announcement run in order; after a failure the rest of the batch is retried.

@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 
 from cohortcast.announcements import audience as snapshot
-from cohortcast.announcements import bus, service
+from cohortcast.announcements import service
 from cohortcast.announcements.models import AnnouncementRequest, Audience
-from cohortcast.announcements.publish import PageTask, ScheduledStart, run_page, start_scheduled
+from cohortcast.announcements.publish import run_page, start_scheduled
+from cohortcast.messages import MAX_RECIPIENTS, PageTask, ScheduledStart
 from cohortcast.storage import announcements as store
 from tests.unit.announcements.conftest import NOW, publish_messages
 
@@ -59,7 +60,7 @@ def test_publish_fans_out_chunks_per_channel_and_counts_planned(aws, segments, f
     messages = fanout_queue()
     assert len(messages) == 6  # 3 chunks of ≤50 x 2 channels
     assert all(m["_channel_attribute"] == m["channel"] for m in messages)
-    assert all(len(m["recipients"]) <= bus.CHUNK_SIZE for m in messages)
+    assert all(len(m["recipients"]) <= MAX_RECIPIENTS for m in messages)
     assert sorted(recipients_of(messages, "push")) == sorted((f"u{i}", "seg_a") for i in range(120))
     assert len({m["chunk_id"] for m in messages}) == 6
     view = service.get_view(announcement_id)

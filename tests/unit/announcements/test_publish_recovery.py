@@ -8,7 +8,8 @@ import pytest
 from cohortcast.announcements import audience as snapshot
 from cohortcast.announcements import bus, service
 from cohortcast.announcements.models import AnnouncementRequest
-from cohortcast.announcements.publish import MAX_RECOVERIES, PageTask, recover_stalled, run_page
+from cohortcast.announcements.publish import MAX_RECOVERIES, recover_stalled, run_page
+from cohortcast.messages import PageTask
 from cohortcast.storage import announcements as store
 from tests.unit.announcements.conftest import NOW, publish_messages
 

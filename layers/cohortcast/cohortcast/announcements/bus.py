@@ -8,11 +8,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cohortcast.config import get_settings
+from cohortcast.messages import (
+    MAX_RECIPIENTS,
+    MESSAGE_VERSION,
+    FanoutChunk,
+    FanoutRecipient,
+    PageTask,
+    ScheduledStart,
+    to_json,
+)
 from cohortcast.storage import aws
 
-CHUNK_SIZE = 50  # recipients per fan-out message (the deliverer's batch)
 SNS_BATCH = 10  # PublishBatch entries per request
-MESSAGE_VERSION = 1
 
 
 class FanoutFailed(Exception):
@@ -37,19 +44,21 @@ def fanout_messages(
 ) -> list[dict[str, Any]]:
     """The SNS messages for one page: one per (chunk of ≤50 recipients, channel)."""
     messages = []
-    for chunk, start in enumerate(range(0, len(recipients), CHUNK_SIZE)):
-        people = [{"user_id": u, "segment_id": s} for u, s in recipients[start : start + CHUNK_SIZE]]
+    for chunk, start in enumerate(range(0, len(recipients), MAX_RECIPIENTS)):
+        people = [
+            FanoutRecipient(user_id=u, segment_id=s) for u, s in recipients[start : start + MAX_RECIPIENTS]
+        ]
         for channel in channels:
-            body = {
-                "v": MESSAGE_VERSION,
-                "announcement_id": announcement_id,
-                "channel": channel,
-                "chunk_id": chunk_id(announcement_id, page, chunk, channel),
-                "recipients": people,
-            }
+            body = FanoutChunk(
+                v=MESSAGE_VERSION,
+                announcement_id=announcement_id,
+                channel=channel,
+                chunk_id=chunk_id(announcement_id, page, chunk, channel),
+                recipients=people,
+            )
             messages.append(
                 {
-                    "Message": json.dumps(body, separators=(",", ":")),
+                    "Message": to_json(body),
                     "MessageAttributes": {"channel": {"DataType": "String", "StringValue": channel}},
                 }
             )
@@ -82,10 +91,10 @@ def publish_fanout(messages: list[dict[str, Any]]) -> int:
 
 def enqueue_page(announcement_id: str, page: int, cursor: str | None) -> None:
     """Ask the publish function to snapshot and fan out page `page` (deduplicated for 5 min)."""
-    body = {"v": MESSAGE_VERSION, "announcement_id": announcement_id, "page": page, "cursor": cursor}
+    task = PageTask(v=MESSAGE_VERSION, announcement_id=announcement_id, page=page, cursor=cursor)
     aws.client("sqs").send_message(
         QueueUrl=get_settings().publish_queue_url,
-        MessageBody=json.dumps(body, separators=(",", ":")),
+        MessageBody=to_json(task),
         MessageGroupId=announcement_id,
         MessageDeduplicationId=f"{announcement_id}:{page}",
     )
@@ -105,7 +114,8 @@ def create_schedule(announcement_id: str, send_at: datetime) -> str:
     target: dict[str, Any] = {
         "Arn": settings.publish_function_arn,
         "RoleArn": settings.scheduler_role_arn,
-        "Input": json.dumps({"v": MESSAGE_VERSION, "announcement_id": announcement_id}),
+        # json.dumps' default separators: the schedule's input as it has always been written
+        "Input": json.dumps(ScheduledStart(v=MESSAGE_VERSION, announcement_id=announcement_id).model_dump()),
         "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10},
     }
     if settings.publish_dlq_arn:

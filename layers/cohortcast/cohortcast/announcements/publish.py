@@ -13,12 +13,11 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from cohortcast.announcements import audience as snapshot
 from cohortcast.announcements import bus
 from cohortcast.announcements.models import Audience
 from cohortcast.clock import isoformat, parse_timestamp
+from cohortcast.messages import PageTask, ScheduledStart
 from cohortcast.observability import logger, metrics
 from cohortcast.storage import announcements as store
 
@@ -27,26 +26,6 @@ from cohortcast.storage import announcements as store
 # publish queue's 720 s visibility timeout, so an ordinary retry is not mistaken for a stall.
 STALL_AFTER = timedelta(minutes=15)
 MAX_RECOVERIES = 3  # then it is left to the DLQ alarm and an operator
-
-
-class ScheduledStart(BaseModel):
-    """What the one-time schedule sends the publish function."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    v: int = 1
-    announcement_id: str = Field(min_length=1, max_length=64)
-
-
-class PageTask(BaseModel):
-    """A publish-queue message: snapshot and fan out page `page`, starting at `cursor`."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    v: int = 1
-    announcement_id: str = Field(min_length=1, max_length=64)
-    page: int = Field(ge=0)
-    cursor: str | None = None
 
 
 @dataclass(slots=True)

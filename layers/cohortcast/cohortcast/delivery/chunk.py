@@ -17,19 +17,19 @@ is that recipient's `failed` outcome.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from cohortcast.clock import isoformat, parse_timestamp
 from cohortcast.delivery import ledger, policy
 from cohortcast.delivery.ledger import CLAIMED, DEFERRED, FAILED, SENT, SKIPPED, Change
+from cohortcast.messages import FanoutChunk, FanoutRecipient
 from cohortcast.storage import delivery as store
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage.delivery import Delivery, SendsTouch
 
-MAX_RECIPIENTS = 50
 CHANNELS = ("email", "push", "sms")
 MAX_ATTEMPTS = 3  # claims of one record (the first send and two settle resends)
 
@@ -38,29 +38,9 @@ class PoisonMessage(ValueError):
     """A queue message that can never be processed: it belongs in the DLQ, not in a retry loop."""
 
 
-class ChunkRecipient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    user_id: str = Field(min_length=1, max_length=256)
-    segment_id: str | None = Field(default=None, max_length=128)
-
-
-class Chunk(BaseModel):
-    """The fan-out message body (v1), as the publish function sends it through the SNS topic."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    v: Literal[1]
-    announcement_id: str = Field(min_length=1, max_length=128)
-    channel: Literal["email", "push", "sms"]
-    chunk_id: str = Field(min_length=1, max_length=256)
-    recipients: list[ChunkRecipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
-    resume: bool = False  # set by the settle job only
-
-
-def parse_chunk(body: str) -> Chunk:
+def parse_chunk(body: str) -> FanoutChunk:
     try:
-        return Chunk.model_validate_json(body)
+        return FanoutChunk.model_validate_json(body)
     except ValidationError as exc:
         raise PoisonMessage(f"not a fan-out chunk: {exc.error_count()} problem(s)") from exc
 
@@ -129,7 +109,7 @@ class ChunkResult:
             self.counts[name] = self.counts.get(name, 0) + delta
 
 
-def process_chunk(chunk: Chunk, channel: Channel, ports: Ports, now: datetime) -> ChunkResult:
+def process_chunk(chunk: FanoutChunk, channel: Channel, ports: Ports, now: datetime) -> ChunkResult:
     result = ChunkResult()
     announcement = ports.announcement(chunk.announcement_id)
     settings = ports.settings()
@@ -292,7 +272,7 @@ def find_address(channel: Channel, traits: dict[str, Any]) -> tuple[str | None, 
         return None, type(exc).__name__
 
 
-def _due_records(chunk: Chunk, recipients: list[ChunkRecipient], now: datetime) -> dict[str, Delivery]:
+def _due_records(chunk: FanoutChunk, recipients: list[FanoutRecipient], now: datetime) -> dict[str, Delivery]:
     records = store.get_records((r.user_id for r in recipients), chunk.announcement_id, chunk.channel)
     return {
         user_id: record
@@ -325,7 +305,6 @@ def _first_planned(announcement: AnnouncementLike) -> datetime | None:
 
 __all__ = [
     "CHANNELS",
-    "Chunk",
     "ChunkResult",
     "PoisonMessage",
     "Ports",

@@ -5,13 +5,13 @@ from datetime import datetime
 from typing import Any
 
 from cohortcast.delivery.chunk import (
-    Chunk,
     ChunkResult,
     PoisonMessage,
     Ports,
     parse_chunk,
     process_chunk,
 )
+from cohortcast.messages import FanoutChunk
 
 
 class RetryLater(Exception):
@@ -53,14 +53,14 @@ def deliver_sns_body(
     return _run(chunk, channel, ports, now)
 
 
-def _chunk_for(body: str, channels: tuple[str, ...]) -> Chunk:
+def _chunk_for(body: str, channels: tuple[str, ...]) -> FanoutChunk:
     chunk = parse_chunk(body)
     if chunk.channel not in channels:
         raise PoisonMessage(f"a {chunk.channel} chunk on the {'/'.join(channels)} queue")
     return chunk
 
 
-def _run(chunk: Chunk, channel: Any, ports: Ports, now: datetime) -> ChunkResult:
+def _run(chunk: FanoutChunk, channel: Any, ports: Ports, now: datetime) -> ChunkResult:
     result = process_chunk(chunk, channel, ports, now)
     if result.retry:
         raise RetryLater(f"chunk {chunk.chunk_id}: some recipients throttled")

@@ -6,14 +6,13 @@ message does nothing. A claim in doubt whose SES `Send` event arrived meanwhile 
 already and no longer in the index.
 """
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from cohortcast.clock import isoformat
 from cohortcast.config import get_settings
-from cohortcast.delivery.chunk import MAX_RECIPIENTS
+from cohortcast.messages import MAX_RECIPIENTS, MESSAGE_VERSION, FanoutChunk, FanoutRecipient, to_json
 from cohortcast.storage import aws, keys
 from cohortcast.storage import delivery as store
 
@@ -29,11 +28,11 @@ class SettleRun:
 
 def settle_due(now: datetime, *, sqs: Any = None) -> SettleRun:
     run = SettleRun()
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[FanoutRecipient]] = {}
     for due_pk in keys.settle_due_pks():
         for record in store.due_records(due_pk, isoformat(now), MAX_PER_SHARD):
             groups.setdefault((record.announcement_id, record.channel), []).append(
-                {"user_id": record.user_id, "segment_id": record.segment_id}
+                FanoutRecipient(user_id=record.user_id, segment_id=record.segment_id)
             )
             run.due += 1
     sqs = sqs or aws.client("sqs")
@@ -42,18 +41,18 @@ def settle_due(now: datetime, *, sqs: Any = None) -> SettleRun:
     for (announcement_id, channel), recipients in groups.items():
         url = settings.email_queue_url if channel == "email" else settings.sns_delivery_queue_url
         for start in range(0, len(recipients), MAX_RECIPIENTS):
-            body = {
-                "v": 1,
-                "announcement_id": announcement_id,
-                "channel": channel,
-                "chunk_id": f"settle:{isoformat(now)}:{start // MAX_RECIPIENTS}",
-                "recipients": recipients[start : start + MAX_RECIPIENTS],
-                "resume": True,
-            }
+            chunk = FanoutChunk(
+                v=MESSAGE_VERSION,
+                announcement_id=announcement_id,
+                channel=channel,
+                chunk_id=f"settle:{isoformat(now)}:{start // MAX_RECIPIENTS}",
+                recipients=recipients[start : start + MAX_RECIPIENTS],
+                resume=True,
+            )
             entries.setdefault(url, []).append(
                 {
                     "Id": str(len(entries.get(url, []))),
-                    "MessageBody": json.dumps(body, separators=(",", ":")),
+                    "MessageBody": to_json(chunk),
                     "MessageAttributes": {"channel": {"DataType": "String", "StringValue": channel}},
                 }
             )
