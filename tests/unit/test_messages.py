@@ -3,9 +3,22 @@ on the wire is what it always was."""
 
 import json
 
+import pytest
+from pydantic import ValidationError
+
 from cohortcast.announcements.bus import fanout_messages
 from cohortcast.delivery.chunk import parse_chunk
-from cohortcast.messages import MAX_RECIPIENTS, PageTask, ScheduledStart, to_json
+from cohortcast.messages import (
+    MAX_RECIPIENTS,
+    BackfillJob,
+    ImportJob,
+    PageTask,
+    PurgeJob,
+    ScheduledStart,
+    SweepJob,
+    segment_job,
+    to_json,
+)
 
 
 def test_a_fanout_chunk_is_compact_ascii_json_with_each_recipients_segment_even_when_none() -> None:
@@ -38,3 +51,29 @@ def test_publish_queue_and_schedule_messages_round_trip() -> None:
     assert PageTask.model_validate_json(to_json(task)) == task
     start = ScheduledStart.model_validate(json.loads('{"v": 1, "announcement_id": "ann_1"}'))
     assert start.announcement_id == "ann_1"
+
+
+def test_segment_jobs_are_written_as_before_and_parsed_by_kind() -> None:
+    wire = [
+        (
+            BackfillJob(job="backfill", segment_id="seg_1", job_id="j1", part=2, cursor=""),
+            '{"job":"backfill","segment_id":"seg_1","job_id":"j1","part":2,"cursor":""}',
+        ),
+        (
+            SweepJob(job="sweep", now="2026-11-24T09:00:00.000Z", shards=[3, 4], start_key=None),
+            '{"job":"sweep","now":"2026-11-24T09:00:00.000Z","shards":[3,4],"start_key":null}',
+        ),
+        (
+            ImportJob(job="import", segment_id="seg_1", job_id="j2", chunk=0),
+            '{"job":"import","segment_id":"seg_1","job_id":"j2","chunk":0}',
+        ),
+        (PurgeJob(job="purge", segment_id="seg_1"), '{"job":"purge","segment_id":"seg_1"}'),
+    ]
+    for message, body in wire:
+        assert to_json(message) == body
+        assert segment_job.validate_json(body) == message
+
+
+def test_an_unknown_segment_job_is_refused_when_parsed() -> None:
+    with pytest.raises(ValidationError):
+        segment_job.validate_json('{"job":"reticulate","segment_id":"seg_1"}')

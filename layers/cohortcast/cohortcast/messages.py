@@ -6,9 +6,10 @@ fields the producer set (a recipient's `segment_id: null` stays; an unset `resum
 """
 
 import json
-from typing import Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 MESSAGE_VERSION = 1
 MAX_RECIPIENTS = 50  # per fan-out chunk: the deliverer's batch
@@ -62,3 +63,46 @@ class ScheduledStart(BaseModel):
 
     v: int = MESSAGE_VERSION
     announcement_id: str = Field(min_length=1, max_length=64)
+
+
+# -- segment jobs: the BackfillQueue → the backfill function ------------------------------------
+
+
+class BackfillJob(BaseModel):
+    """Evaluate the next page of one part of a (re)defined segment's backfill."""
+
+    job: Literal["backfill"]
+    segment_id: str
+    job_id: str
+    part: int
+    cursor: str  # "" = the part's first page
+
+
+class SweepJob(BaseModel):
+    """The rest of a sweep that stopped at its budget: as of `now`, from these shards on."""
+
+    job: Literal["sweep"]
+    now: str
+    shards: list[int] | None = None  # None = all of them
+    start_key: dict[str, Any] | None = None
+
+
+class ImportJob(BaseModel):
+    """Apply chunk `chunk` of a CSV members import."""
+
+    job: Literal["import"]
+    segment_id: str
+    job_id: str
+    chunk: int
+
+
+class PurgeJob(BaseModel):
+    """Delete a deleted segment's remaining membership items."""
+
+    job: Literal["purge"]
+    segment_id: str
+
+
+SegmentJob = Annotated[BackfillJob | SweepJob | ImportJob | PurgeJob, Field(discriminator="job")]
+segment_job: TypeAdapter[SegmentJob] = TypeAdapter(SegmentJob)
+SendJob = Callable[[SegmentJob], None]  # what queues a segment job (the BackfillQueue, or a test's list)

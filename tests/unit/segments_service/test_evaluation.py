@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cohortcast.messages import segment_job, to_json
 from cohortcast.profiles import behaviour
 from cohortcast.profiles.behaviour import epoch_hour
 from cohortcast.segments import backfill, evaluation, sweep
@@ -168,13 +169,11 @@ def test_sweep_continues_through_a_queue_message_when_over_budget(aws):
     _seed_states(registry, [profile(f"f{i}", last_seen_days=13.5) for i in range(12)], NOW)
     later = NOW + timedelta(days=1)
     result = sweep.run(registry, later, max_users=5)
-    assert result.continuation and result.continuation["job"] == "sweep"
+    assert result.continuation and result.continuation.job == "sweep"
     total = result.summary.evaluated
-    message = json.loads(json.dumps(result.continuation))  # it must survive the queue
+    message = segment_job.validate_json(to_json(result.continuation))  # it must survive the queue
     while message:
-        step = sweep.run(
-            registry, later, shards=message["shards"], start_key=message["start_key"], max_users=5
-        )
+        step = sweep.run(registry, later, shards=message.shards, start_key=message.start_key, max_users=5)
         total += step.summary.evaluated
         message = step.continuation
     assert total == 12

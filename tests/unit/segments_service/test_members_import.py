@@ -3,6 +3,7 @@
 import pytest
 
 from bench.aws_counter import counting
+from cohortcast.messages import SegmentJob
 from cohortcast.segments import bulk, jobs
 from cohortcast.storage import segments as segment_store
 from local.moto_patches import fast_dynamodb
@@ -45,7 +46,7 @@ class Queue:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         from cohortcast.http.routes import segments as routes
 
-        self.messages: list[dict] = []
+        self.messages: list[SegmentJob] = []
         monkeypatch.setattr(routes, "send_job", self.messages.append)
         monkeypatch.setattr(jobs, "send_job", self.messages.append)
 
@@ -141,7 +142,7 @@ def test_an_import_resumes_after_a_crash_mid_chunk_and_counts_each_member_once(
         return commit(*args, **kwargs)
 
     monkeypatch.setattr(segment_store, "commit_static_changes", crash_on_the_third)
-    message = dict(queue.messages[0])
+    message = queue.messages[0].model_copy()
     # When the job's first message dies in the middle of its chunk
     with pytest.raises(RuntimeError):
         queue.run_one()
@@ -163,7 +164,7 @@ def test_a_lost_next_message_is_sent_again_when_the_chunk_is_redelivered(api, mo
     queue = Queue(monkeypatch)
     segment_id = _static(api)
     _import(api, segment_id, _csv(SMALL))
-    message = dict(queue.messages[0])
+    message = queue.messages[0].model_copy()
 
     def lost(_message):
         raise ConnectionError("SQS unreachable after the chunk committed")
@@ -174,7 +175,7 @@ def test_a_lost_next_message_is_sent_again_when_the_chunk_is_redelivered(api, mo
     monkeypatch.setattr(jobs, "send_job", queue.messages.append)
     queue.messages.insert(0, message)
     assert queue.run_one(redelivered=True) == "resent"
-    assert queue.messages[0]["chunk"] == 1
+    assert queue.messages[0].chunk == 1
     queue.run_all()
     _, shown = api("GET", f"/v1/segments/{segment_id}")
     assert shown["size"] == shown["members_import"]["added"] == SMALL
@@ -184,7 +185,7 @@ def test_a_duplicate_copy_of_an_import_message_writes_nothing_twice(api, monkeyp
     queue = Queue(monkeypatch)
     segment_id = _static(api)
     _import(api, segment_id, _csv(SMALL))
-    queue.messages.append(dict(queue.messages[0]))  # SQS delivered the first message twice
+    queue.messages.append(queue.messages[0].model_copy())  # SQS delivered the first message twice
     outcomes = queue.run_all()
     assert outcomes.count("duplicate") == 1 and outcomes[-1] == "finished"
     _, shown = api("GET", f"/v1/segments/{segment_id}")

@@ -40,7 +40,7 @@ def test_create_dynamic_segment_returns_at_once_and_backfills(aws, api, monkeypa
     assert status == 202, created
     assert created["backfill"]["state"] == "running"
     assert created["segment_id"].startswith("seg_")
-    assert {m["job"] for m in sent} == {"backfill"} and len(sent) == backfill.PARTS
+    assert {m.job for m in sent} == {"backfill"} and len(sent) == backfill.PARTS
     # And when the jobs run, the backfill completes with the right members
     _run_jobs(monkeypatch, sent)
     status, shown = api("GET", f"/v1/segments/{created['segment_id']}")

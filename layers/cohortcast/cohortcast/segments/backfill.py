@@ -7,13 +7,13 @@ message re-does idempotent writes and then stops instead of counting twice. An e
 new job id; messages of the old job are dropped.
 """
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from ulid import ULID
 
 from cohortcast.clock import isoformat
+from cohortcast.messages import BackfillJob, SendJob
 from cohortcast.observability import logger
 from cohortcast.profiles.record import view as profile_view
 from cohortcast.segments import counters, evaluation
@@ -31,10 +31,8 @@ PAGE_SIZE = 200
 _COUNTER_SAVE_ATTEMPTS = 5
 DONE = "done"
 
-Send = Callable[[dict[str, Any]], None]
 
-
-def start(definition: SegmentDefinition, now: datetime, send: Send, *, reason: str = "backfill") -> dict:
+def start(definition: SegmentDefinition, now: datetime, send: SendJob, *, reason: str = "backfill") -> dict:
     """Mark a new job on the definition and queue the first page of each part."""
     job_id = str(ULID())
     backfill = {
@@ -53,8 +51,8 @@ def start(definition: SegmentDefinition, now: datetime, send: Send, *, reason: s
     return backfill
 
 
-def _message(segment_id: str, job_id: str, part: int, cursor: str) -> dict[str, Any]:
-    return {"job": "backfill", "segment_id": segment_id, "job_id": job_id, "part": part, "cursor": cursor}
+def _message(segment_id: str, job_id: str, part: int, cursor: str) -> BackfillJob:
+    return BackfillJob(job="backfill", segment_id=segment_id, job_id=job_id, part=part, cursor=cursor)
 
 
 def _encode_key(key: dict[str, Any] | None) -> str:
@@ -67,14 +65,14 @@ def _decode_key(cursor: str) -> dict[str, Any] | None:
     return cursors.decode_object(cursor) if cursor else None
 
 
-def process_page(message: dict[str, Any], now: datetime, send: Send, *, redelivered: bool = False) -> str:
+def process_page(message: BackfillJob, now: datetime, send: SendJob, *, redelivered: bool = False) -> str:
     """Handle one backfill message; returns what happened (for logs and tests)."""
-    segment_id, job_id, part = message["segment_id"], message["job_id"], str(message["part"])
+    segment_id, job_id, part = message.segment_id, message.job_id, str(message.part)
     current = segment_store.get_definition(segment_id)
     if current is None or current.backfill.get("job_id") != job_id:
         return "superseded"
     progress = current.backfill["parts"].get(part) or {}
-    if progress.get("cursor") != message["cursor"]:
+    if progress.get("cursor") != message.cursor:
         # This page was done before (a redelivery); if the crash came before the next message
         # went out, send it again — a duplicate copy (first delivery) just stops here.
         if redelivered and progress.get("cursor") not in (DONE, None):
@@ -88,7 +86,7 @@ def process_page(message: dict[str, Any], now: datetime, send: Send, *, redelive
         raise RuntimeError(f"segment {segment_id} has a rule that does not compile: {registry.broken}")
     compiled = registry.compiled[segment_id]
     records, last_key = profile_store.scan_page(
-        PAGE_SIZE, _decode_key(message["cursor"]), part=int(part), parts=PARTS
+        PAGE_SIZE, _decode_key(message.cursor), part=int(part), parts=PARTS
     )
     specs = compiled.counter_specs()
     if specs:
@@ -101,7 +99,7 @@ def process_page(message: dict[str, Any], now: datetime, send: Send, *, redelive
         segment_id,
         job_id,
         part,
-        message["cursor"],
+        message.cursor,
         cursor,
         int(progress.get("processed", 0)) + len(records),
         int(progress.get("matched", 0)) + matched_here,

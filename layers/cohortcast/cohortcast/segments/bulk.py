@@ -12,7 +12,6 @@ the same transaction as the members it covers, so a crash or a redelivered messa
 exactly where the last transaction left off, and counts are never doubled.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,14 +20,13 @@ from ulid import ULID
 
 from cohortcast.clock import isoformat
 from cohortcast.errors import Conflict, NotFound
+from cohortcast.messages import ImportJob, SendJob
 from cohortcast.observability import logger
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import CHANGES_PER_TRANSACTION, BulkCancelled, Change, ImportStep
 from cohortcast.workspace import service as workspace
-
-Send = Callable[[dict[str, Any]], None]
 
 INLINE_MEMBERS = 1_000  # a CSV with at most this many ids is applied within the request
 WINDOW = 96  # ids read together (BatchGetItem takes 100 keys): 4 full transactions
@@ -177,12 +175,12 @@ def _chunks(ids: list[str]) -> list[list[str]]:
     return chunks
 
 
-def _message(segment_id: str, job_id: str, chunk: int) -> dict[str, Any]:
-    return {"job": "import", "segment_id": segment_id, "job_id": job_id, "chunk": chunk}
+def _message(segment_id: str, job_id: str, chunk: int) -> ImportJob:
+    return ImportJob(job="import", segment_id=segment_id, job_id=job_id, chunk=chunk)
 
 
 def start_import(
-    segment_id: str, ids: list[str], rejected: list[dict[str, Any]], now: datetime, send: Send
+    segment_id: str, ids: list[str], rejected: list[dict[str, Any]], now: datetime, send: SendJob
 ) -> dict[str, Any]:
     """Store the ids, record the job on the segment and queue its first chunk; returns the progress."""
     job_id = str(ULID())
@@ -218,9 +216,9 @@ def start_import(
     return progress
 
 
-def process_import(message: dict[str, Any], now: datetime, send: Send, *, redelivered: bool = False) -> str:
+def process_import(message: ImportJob, now: datetime, send: SendJob, *, redelivered: bool = False) -> str:
     """Apply one chunk of an import job; returns what happened (for logs and tests)."""
-    segment_id, job_id, number = message["segment_id"], message["job_id"], int(message["chunk"])
+    segment_id, job_id, number = message.segment_id, message.job_id, message.chunk
     definition = segment_store.get_definition(segment_id)
     if definition is None:
         return "deleted"

@@ -2,7 +2,6 @@
 
 import csv
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from ulid import ULID
 
 from cohortcast.clock import isoformat
 from cohortcast.errors import Conflict, NotFound, Unprocessable
+from cohortcast.messages import PurgeJob, SendJob
 from cohortcast.profiles import service as profile_service
 from cohortcast.profiles.record import view as profile_view
 from cohortcast.segments import backfill, bulk, evaluation
@@ -20,8 +20,6 @@ from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import Member, SegmentDefinition
 from cohortcast.workspace import service as workspace
-
-Send = Callable[[dict[str, Any]], None]
 
 MAX_MEMBERS_PER_REQUEST = 5_000
 MAX_USER_ID = 256
@@ -85,7 +83,7 @@ def _check_references(segment_id: str, parsed: Any) -> None:
         )
 
 
-def create(body: dict[str, Any], now: datetime, send: Send) -> SegmentDefinition:
+def create(body: dict[str, Any], now: datetime, send: SendJob) -> SegmentDefinition:
     """Save a dynamic (rule or template) or static (members) segment; backfills run in the background."""
     has_rule, has_template = body.get("rule") is not None, body.get("template") is not None
     static = body.get("kind") == "static" or body.get("members") is not None
@@ -147,7 +145,7 @@ def list_all() -> list[SegmentDefinition]:
     return sorted(segment_store.list_definitions(), key=lambda d: d.created_at)
 
 
-def update(segment_id: str, body: dict[str, Any], now: datetime, send: Send) -> SegmentDefinition:
+def update(segment_id: str, body: dict[str, Any], now: datetime, send: SendJob) -> SegmentDefinition:
     """Edit name/description, or the rule (which starts a new backfill)."""
     definition = get(segment_id)
     if body.get("version") is not None and body["version"] != definition.version:
@@ -188,7 +186,7 @@ def update(segment_id: str, body: dict[str, Any], now: datetime, send: Send) -> 
     return definition
 
 
-def delete(segment_id: str, send: Send) -> None:
+def delete(segment_id: str, send: SendJob) -> None:
     definition = get(segment_id)
     from cohortcast.segments.rules import referenced_segments  # lazy: as in _rule_and_names
 
@@ -203,10 +201,10 @@ def delete(segment_id: str, send: Send) -> None:
         )
     segment_store.delete_definition(definition.segment_id)
     invalidate()
-    send({"job": "purge", "segment_id": segment_id})
+    send(PurgeJob(job="purge", segment_id=segment_id))
 
 
-def purge(segment_id: str, now: datetime, send: Send, *, batch: int = 500) -> int:
+def purge(segment_id: str, now: datetime, send: SendJob, *, batch: int = 500) -> int:
     """Remove a deleted segment's members (and the id from their state), a page per message."""
     if segment_store.get_definition(segment_id) is not None:
         return 0  # recreated? ids are never reused, so this is a stale message
@@ -216,7 +214,7 @@ def purge(segment_id: str, now: datetime, send: Send, *, batch: int = 500) -> in
         segment_store.update_state(member.profile_pk, exited=[segment_id], updated_at=at)
         segment_store.remove_member(segment_id, member.profile_pk)
     if cursor is not None:
-        send({"job": "purge", "segment_id": segment_id})
+        send(PurgeJob(job="purge", segment_id=segment_id))
     else:
         segment_store.delete_segment_data(segment_id)
     return len(members)
@@ -253,7 +251,7 @@ def change_static_members(segment_id: str, add: list[str], remove: list[str], no
     return change_members(segment_id, add, remove, now)
 
 
-def import_csv(segment_id: str, text: str, now: datetime, send: Send) -> MembersReport:
+def import_csv(segment_id: str, text: str, now: datetime, send: SendJob) -> MembersReport:
     """Add the users of a CSV: a `user_id` (or `userId`) column, or a single column of ids.
 
     Up to bulk.INLINE_MEMBERS ids are added within the request; a larger CSV becomes a job

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from cohortcast.clock import isoformat
+from cohortcast.messages import SweepJob
 from cohortcast.segments import evaluation
 from cohortcast.segments.registry import Registry
 from cohortcast.storage import keys
@@ -26,7 +27,7 @@ MAX_USERS_PER_RUN = 5_000  # ~30 s of work at most; the rest continues through t
 @dataclass(slots=True)
 class SweepResult:
     summary: evaluation.Summary = field(default_factory=evaluation.Summary)
-    continuation: dict[str, Any] | None = None  # the next job message when the run stopped early
+    continuation: SweepJob | None = None  # the next job message when the run stopped early
 
 
 def run(
@@ -48,12 +49,12 @@ def run(
         if start_key is None:
             remaining.pop(0)
         if remaining and result.summary.evaluated >= max_users:
-            result.continuation = {
-                "job": "sweep",
-                "now": due_by,
-                "shards": remaining,
-                "start_key": start_key if start_key and remaining[0] == shard else None,
-            }
+            result.continuation = SweepJob(
+                job="sweep",
+                now=due_by,
+                shards=remaining,
+                start_key=start_key if start_key and remaining[0] == shard else None,
+            )
             break
     return result
 
