@@ -80,3 +80,26 @@ def test_size_equals_paged_members_after_backfill_with_concurrent_real_time_upda
     assert sorted(paged) == pro_users
     assert segment_store.get_definition("seg_pro").size == len(paged)
     assert segment_store.get_definition("seg_pro").backfill["state"] == "done"
+
+
+def test_a_backfill_never_writes_its_older_decision_over_a_real_time_change(aws):
+    """Given a backfill that read a page of profiles, when real-time updates change some of them
+    before the backfill writes, then the members are exactly the users whose latest profile
+    matches, with no extra evaluation afterwards (the stream saw no change to correct: the user
+    was not a member yet when their update was evaluated)."""
+    for user_id in USERS:
+        save(profile(user_id, traits={"plan": "pro"}))
+    segment_store.save_definition(
+        SegmentDefinition(segment_id="seg_pro", name="pro", kind="dynamic", rule=PRO)
+    )
+    sent: list[dict] = []
+    backfill.start(segment_store.get_definition("seg_pro"), NOW, sent.append)
+
+    with real_time_updates_between_requests(every=2):
+        while sent:
+            assert backfill.process_page(sent.pop(0), NOW, sent.append) in ("next", "part_done", "finished")
+
+    pro_users = sorted(f"U#{u}" for u in USERS if profile_store.get(f"U#{u}").traits["plan"] == "pro")
+    assert 0 < len(pro_users) < len(USERS)  # the updates really did interleave
+    assert sorted(_paged_member_ids("seg_pro", limit=7)) == pro_users
+    assert segment_store.get_definition("seg_pro").size == len(pro_users)

@@ -92,7 +92,7 @@ def process_page(message: BackfillJob, now: datetime, send: SendJob, *, redelive
     if specs:
         records = [_with_counters(record, specs, now) for record in records]
     reason = current.backfill.get("reason", "backfill")
-    summary = evaluation.evaluate_records(records, registry, now, reason, only={segment_id})
+    summary = evaluation.evaluate_records(records, registry, now, reason, only={segment_id}, guarded=True)
     matched_here = sum(1 for r in records if compiled.matches(profile_view(r), now))
     cursor = _encode_key(last_key)
     backfill = segment_store.advance_backfill(

@@ -21,6 +21,8 @@ from cohortcast.workspace import service as workspace
 
 # A flip computed at (or before) `now` is re-checked a moment later rather than in a tight loop.
 _MIN_DUE_DELAY = timedelta(seconds=1)
+# Reads of a profile that keeps changing under a guarded evaluation before it is left to the stream.
+_STALE_ATTEMPTS = 3
 
 
 @dataclass(slots=True)
@@ -87,14 +89,27 @@ def next_due(view: Any, registry: Registry, now: datetime) -> datetime | None:
 
 
 def apply(
-    outcome: Outcome, state: MembershipState | None, now: datetime, reason: str, *, version: int
+    outcome: Outcome,
+    state: MembershipState | None,
+    now: datetime,
+    reason: str,
+    *,
+    version: int,
+    guarded: bool = False,
 ) -> Summary:
+    """Write the outcome; `guarded` commits each change only while the profile is still at
+    `version` (StaleProfile otherwise: the caller reads the profile again)."""
     at = isoformat(now)
     summary = Summary(evaluated=1)
     for kind, segment_ids in (("enter", outcome.entered), ("exit", outcome.exited)):
         for segment_id in segment_ids:
             change = Change(segment_id, outcome.profile_pk, kind, at, reason)
-            if segment_store.apply_change(change, outcome.user_id, workspace.expires_at(now)):
+            if segment_store.apply_change(
+                change,
+                outcome.user_id,
+                workspace.expires_at(now),
+                profile_version=version if guarded else None,
+            ):
                 if kind == "enter":
                     summary.entered += 1
                 else:
@@ -121,23 +136,51 @@ def evaluate_records(
     *,
     states: dict[str, MembershipState] | None = None,
     only: set[str] | None = None,
+    guarded: bool = False,
 ) -> Summary:
-    """Re-evaluate these profiles; `states` saves the read when the caller has them (the sweep)."""
+    """Re-evaluate these profiles; `states` saves the read when the caller has them (the sweep).
+
+    The stream delivers each profile's images in order, so its decisions stand. A backfill or
+    sweep (`guarded`) read its profiles a while ago: each change commits only while the
+    profile is unchanged, else that profile is read again and decided again.
+    """
     if states is None:
         states = segment_store.get_states(r.pk for r in records)
     summary = Summary()
     for record in records:
         state = states.get(record.pk)
-        if state is not None and record.version < state.profile_version:
-            summary.skipped += 1  # an older image than one already evaluated (stream redelivery)
-            continue
-        outcome = decide(record, state.segments if state else set(), registry, now, only=only)
-        if only is not None:
-            outcome.forgotten = []  # a one-segment backfill leaves the rest of the state alone
-            if state is not None:
-                outcome.due_at = _earliest(outcome.due_at, state.due_at)
-        summary.add(apply(outcome, state, now, reason, version=record.version))
+        for _ in range(_STALE_ATTEMPTS):
+            try:
+                summary.add(_evaluate_one(record, state, registry, now, reason, only=only, guarded=guarded))
+                break
+            except profile_store.StaleProfile:
+                fresh = profile_store.get(record.pk)
+                if fresh is None:
+                    break  # erased meanwhile: its REMOVE record exits everything
+                record, state = fresh, segment_store.get_states([record.pk]).get(record.pk)
+        else:
+            summary.skipped += 1  # still changing: its own stream records evaluate it
     return summary
+
+
+def _evaluate_one(
+    record: ProfileRecord,
+    state: MembershipState | None,
+    registry: Registry,
+    now: datetime,
+    reason: str,
+    *,
+    only: set[str] | None,
+    guarded: bool,
+) -> Summary:
+    if state is not None and record.version < state.profile_version:
+        return Summary(skipped=1)  # an older image than one already evaluated (stream redelivery)
+    outcome = decide(record, state.segments if state else set(), registry, now, only=only)
+    if only is not None:
+        outcome.forgotten = []  # a one-segment backfill leaves the rest of the state alone
+        if state is not None:
+            outcome.due_at = _earliest(outcome.due_at, state.due_at)
+    return apply(outcome, state, now, reason, version=record.version, guarded=guarded)
 
 
 def _earliest(due: datetime | None, stored: str | None) -> datetime | None:

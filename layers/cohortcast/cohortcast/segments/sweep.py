@@ -69,7 +69,9 @@ def _evaluate_page(
     records = profile_store.get_many(by_pk)
     for pk in by_pk.keys() - records.keys():
         summary.add(evaluation.profile_gone(pk, now))
-    summary.add(evaluation.evaluate_records(list(records.values()), registry, now, "time", states=by_pk))
+    summary.add(
+        evaluation.evaluate_records(list(records.values()), registry, now, "time", states=by_pk, guarded=True)
+    )
 
 
 def snapshot_sizes(now: datetime) -> int:

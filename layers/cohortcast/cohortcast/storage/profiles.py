@@ -82,6 +82,19 @@ class StaleProfile(Exception):
     """Someone else wrote the profile since it was read: read again and re-apply."""
 
 
+def version_check(profile_pk: str, version: int) -> dict[str, Any]:
+    """A transaction action that holds only while the profile is still at `version`."""
+    return {
+        "ConditionCheck": {
+            "TableName": get_settings().profiles_table,
+            "Key": {"pk": {"S": profile_pk}, "sk": {"S": keys.PROFILE_SK}},
+            "ConditionExpression": "#version = :version",
+            "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": {":version": {"N": str(version)}},
+        }
+    }
+
+
 def _table() -> Any:
     return aws.table(get_settings().profiles_table)
 

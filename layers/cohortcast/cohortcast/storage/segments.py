@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from cohortcast.config import get_settings
 from cohortcast.storage import aws, cursors, dynamo, keys
+from cohortcast.storage import profiles as profile_store
 
 # Concurrent changes of one segment conflict on its size inside transactions: retried this often.
 _CONFLICT_ATTEMPTS = 6
@@ -68,6 +69,11 @@ class Change:
     kind: str  # "enter" | "exit"
     at: str
     reason: str
+
+    @property
+    def delta(self) -> int:
+        """How the segment's size moves."""
+        return 1 if self.kind == "enter" else -1
 
 
 def _table() -> Any:
@@ -253,17 +259,49 @@ def finish_backfill(segment_id: str, job_id: str, fields: dict[str, Any]) -> Non
 # -- membership changes ------------------------------------------------------------------------
 
 
-def apply_change(change: Change, user_id: str | None, expires_at: int) -> bool:
+def apply_change(
+    change: Change, user_id: str | None, expires_at: int, *, profile_version: int | None = None
+) -> bool:
     """Write one enter/exit with its transition (kept until `expires_at`), exactly once; False if
-    it was already applied."""
-    size = size_change(change.segment_id, 1 if change.kind == "enter" else -1)
+    it was already applied.
+
+    With `profile_version`, the change commits only while the profile is still at the version
+    it was decided from, else StaleProfile: a backfill or sweep that read the profile before a
+    real-time change must not write its older decision over the newer one.
+    """
+    actions = [
+        *change_actions(change, user_id, expires_at),
+        size_change(change.segment_id, change.delta),
+        _state_change(change),
+    ]
+    if profile_version is not None:
+        actions.append(profile_store.version_check(change.profile_pk, profile_version))
     try:
-        transact([*change_actions(change, user_id, expires_at), size])
+        transact(actions)
     except ClientError as err:
+        if profile_version is not None and dynamo.cancellation_codes(err)[-1:] == [dynamo.CONDITION_FAILED]:
+            raise profile_store.StaleProfile(change.profile_pk) from err
         if _condition_failed(err):
             return False
         raise
     return True
+
+
+def _state_change(change: Change) -> dict[str, Any]:
+    """The user's state item takes the change in the same transaction: an evaluation that reads
+    the state right after sees every membership committed, never one that is only an item."""
+    return {
+        "Update": {
+            "TableName": get_settings().data_table,
+            "Key": {
+                "pk": {"S": keys.membership_state_pk(change.profile_pk)},
+                "sk": {"S": keys.MEMBERSHIP_STATE_SK},
+            },
+            "UpdateExpression": ("ADD" if change.kind == "enter" else "DELETE") + " #segs :s",
+            "ExpressionAttributeNames": {"#segs": "segments"},
+            "ExpressionAttributeValues": {":s": {"SS": [change.segment_id]}},
+        }
+    }
 
 
 def size_change(segment_id: str, delta: int) -> dict[str, Any]:
