@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 export POWERTOOLS_TRACE_DISABLED := 1
 SAM_ENV := PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: run test lint imports unit integration node-sdks cfn-lint sam-validate checkov build bench soak demo deploy clean browser
+.PHONY: run test lint imports unit component integration node-sdks cfn-lint sam-validate checkov build bench soak demo deploy clean browser
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (install it, e.g. pyenv install 3.13)"; exit 1; }
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed ## start the whole service locally (moto server + HTTP API on :3000)
 	$(PY) -m local
 
-test: lint cfn-lint sam-validate checkov unit integration build ## everything CI runs
+test: lint imports cfn-lint sam-validate checkov unit component integration build ## everything CI runs
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -36,10 +36,16 @@ lint: $(VENV)/.installed
 imports: $(VENV)/.installed
 	$(VENV)/bin/lint-imports --no-cache
 
-# Twice: the second run moves the wall clock 400 days ahead, so no test passes only on the day it was written.
+# Pure logic: no moto, sockets off (tests/unit/conftest.py). Twice, as component: the second run
+# moves the wall clock 400 days ahead, so no test passes only on the day it was written.
 unit: $(VENV)/.installed browser
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider -n 2
 	COHORTCAST_TEST_WALL_CLOCK_SHIFT_DAYS=400 $(PY) -m pytest tests/unit -q -p no:cacheprovider -n 2
+
+# Handlers and storage against moto in-process (the `aws` fixture of tests/conftest.py).
+component: $(VENV)/.installed
+	$(PY) -m pytest tests/component -q -p no:cacheprovider -n 2
+	COHORTCAST_TEST_WALL_CLOCK_SHIFT_DAYS=400 $(PY) -m pytest tests/component -q -p no:cacheprovider -n 2
 
 integration: $(VENV)/.installed node-sdks
 	$(PY) -m pytest tests/integration -q -p no:cacheprovider

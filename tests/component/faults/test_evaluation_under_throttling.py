@@ -11,7 +11,7 @@ from cohortcast.segments import registry
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.storage.segments import SegmentDefinition
-from tests.unit.segments_service.conftest import profile, save, stream_record
+from tests.component.segments_service.conftest import profile, save, stream_record
 
 USERS = [f"ev-{i}" for i in range(40)]
 PRO = {"trait": "plan", "op": "eq", "value": "pro"}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cohortcast.delivery.consumer import deliver_email_body
-from tests.unit.delivery_pipeline.conftest import (
+from tests.component.delivery_pipeline.conftest import (
     ANNOUNCEMENT_ID,
     NOW,
     StandInAnnouncement,

@@ -16,7 +16,7 @@ from cohortcast.delivery.email import sendable_address
 from cohortcast.delivery.policy import InvalidAddress
 from cohortcast.delivery.settle import settle_due
 from cohortcast.storage import delivery as store
-from tests.unit.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, chunk_body, no_sleep, users
+from tests.component.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, chunk_body, no_sleep, users
 
 POISON_EMAILS = {
     "line_separator": "bad@example.com\u2028Bcc:x@evil.example",

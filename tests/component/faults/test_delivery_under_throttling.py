@@ -14,15 +14,15 @@ from botocore.exceptions import ClientError
 
 from cohortcast.delivery.settle import settle_due
 from cohortcast.feedback.service import apply_events
-from tests.unit.delivery_pipeline.conftest import NOW, chunk_body
-from tests.unit.delivery_pipeline.test_crash_consistency import (
+from tests.component.delivery_pipeline.conftest import NOW, chunk_body
+from tests.component.delivery_pipeline.test_crash_consistency import (
     RECIPIENTS,
     Crash,
     assert_counts_match_the_ledger,
     deliver,
     ledger_tally,
 )
-from tests.unit.delivery_pipeline.test_in_doubt_and_poison import _record, send_event
+from tests.component.delivery_pipeline.test_in_doubt_and_poison import _record, send_event
 
 REDELIVERIES = 30
 SETTLE_RUNS = 8  # SQS maxReceiveCount is 5 in the template; the budget here only bounds the loop

@@ -19,11 +19,11 @@ from cohortcast.segments.registry import invalidate
 from cohortcast.storage import aws as storage_aws
 from cohortcast.storage import delivery as delivery_store
 from cohortcast.storage import segments as segment_store
+from tests.component.delivery_pipeline.conftest import chunk_body, no_sleep
+from tests.component.delivery_pipeline.test_preferences_link import call as call_preferences
+from tests.component.segments_service.conftest import api_event, stream_record
 from tests.conftest import TEST_NOW
 from tests.personal_data import naming, scan_all
-from tests.unit.delivery_pipeline.conftest import chunk_body, no_sleep
-from tests.unit.delivery_pipeline.test_preferences_link import call as call_preferences
-from tests.unit.segments_service.conftest import api_event, stream_record
 
 USER = "erin-7f3a"
 ANONYMOUS = "anon-erin-55"

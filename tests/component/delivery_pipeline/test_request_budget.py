@@ -8,7 +8,7 @@ import boto3
 
 from cohortcast.delivery.consumer import deliver_email_body
 from cohortcast.storage import aws as storage_aws
-from tests.unit.delivery_pipeline.conftest import NOW, chunk_body, no_sleep, users
+from tests.component.delivery_pipeline.conftest import NOW, chunk_body, no_sleep, users
 
 
 def test_a_chunk_of_50_costs_at_most_5_non_ses_requests_counters_included(world, ses):

@@ -12,7 +12,7 @@ from cohortcast.delivery.consumer import deliver_email_body
 from cohortcast.delivery.settle import settle_due
 from cohortcast.feedback.service import apply_events
 from cohortcast.storage import delivery as store
-from tests.unit.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, chunk_body, no_sleep, users
+from tests.component.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, chunk_body, no_sleep, users
 
 
 class Crash(Exception):

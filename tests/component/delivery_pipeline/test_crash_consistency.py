@@ -18,7 +18,7 @@ from cohortcast.feedback.service import apply_events
 from cohortcast.storage import announcements as counters_store
 from cohortcast.storage import aws as storage_aws
 from cohortcast.storage import delivery as store
-from tests.unit.delivery_pipeline.conftest import (
+from tests.component.delivery_pipeline.conftest import (
     ANNOUNCEMENT_ID,
     NOW,
     SEGMENT,
@@ -209,8 +209,8 @@ def test_a_crash_while_resuming_claims_in_doubt_is_settled_by_the_next_run(world
 
 
 def test_a_crash_while_applying_ses_events_counts_each_event_once_after_redelivery(world, ses, audience):
-    from tests.unit.delivery_pipeline.test_in_doubt_and_poison import Crash as SendCrash
-    from tests.unit.delivery_pipeline.test_in_doubt_and_poison import CrashAfterSend, send_event
+    from tests.component.delivery_pipeline.test_in_doubt_and_poison import Crash as SendCrash
+    from tests.component.delivery_pipeline.test_in_doubt_and_poison import CrashAfterSend, send_event
 
     crashing = CrashAfterSend(ses)
     with pytest.raises(SendCrash):

@@ -8,7 +8,7 @@ from cohortcast.delivery.consumer import deliver_email_body
 from cohortcast.feedback.events import parse_body
 from cohortcast.feedback.service import apply_events
 from cohortcast.storage import delivery as store
-from tests.unit.delivery_pipeline.conftest import (
+from tests.component.delivery_pipeline.conftest import (
     ANNOUNCEMENT_ID,
     NOW,
     SEGMENT,

@@ -5,7 +5,7 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from tests.unit.announcements.conftest import NOW, publish_messages
+from tests.component.announcements.conftest import NOW, publish_messages
 
 BODY = "Hello {{ user.first_name | default('there') }},\n\n**New:** reports are faster."
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from tests.unit.segments_service.conftest import api_event
+from tests.component.segments_service.conftest import api_event
 
 USERS = [f"thr-{i}" for i in range(30)]
 BATCHES, PER_BATCH = 24, 25

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.announcements.conftest import api_event
+from tests.component.announcements.conftest import api_event
 
 # Placeholder replaced in the JSON text by a 5,000-digit integer (json.dumps cannot write one).
 _HUGE_INTEGER = "__huge_integer__"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from cohortcast.storage import announcements as counters_store
 from cohortcast.storage import delivery as store
-from tests.unit.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, SEGMENT, chunk_body
-from tests.unit.delivery_pipeline.test_crash_consistency import deliver, settle_and_deliver
+from tests.component.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, SEGMENT, chunk_body
+from tests.component.delivery_pipeline.test_crash_consistency import deliver, settle_and_deliver
 
 ZONES = {
     "ny": "America/New_York",  # 07:00 at NOW (noon UTC): 09:00 today = 14:00 UTC

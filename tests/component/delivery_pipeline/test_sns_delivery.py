@@ -9,7 +9,7 @@ import pytest
 
 from cohortcast.delivery.consumer import deliver_sns_body
 from cohortcast.storage import delivery as store
-from tests.unit.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, chunk_body, no_sleep
+from tests.component.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, chunk_body, no_sleep
 
 
 class Recording:

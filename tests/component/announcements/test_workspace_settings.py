@@ -10,7 +10,7 @@ from cohortcast.segments.sweep import snapshot_sizes
 from cohortcast.storage import keys
 from cohortcast.workspace import service as workspace
 from cohortcast.workspace.model import FrequencyCap
-from tests.unit.announcements.conftest import NOW, api_event
+from tests.component.announcements.conftest import NOW, api_event
 
 
 @pytest.fixture(autouse=True)

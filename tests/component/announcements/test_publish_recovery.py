@@ -11,7 +11,7 @@ from cohortcast.announcements.models import AnnouncementRequest
 from cohortcast.announcements.publish import MAX_RECOVERIES, recover_stalled, run_page
 from cohortcast.messages import PageTask
 from cohortcast.storage import announcements as store
-from tests.unit.announcements.conftest import NOW, publish_messages
+from tests.component.announcements.conftest import NOW, publish_messages
 
 
 class Crash(BaseException):

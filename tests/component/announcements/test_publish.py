@@ -11,7 +11,7 @@ from cohortcast.announcements.models import AnnouncementRequest, Audience
 from cohortcast.announcements.publish import run_page, start_scheduled
 from cohortcast.messages import MAX_RECIPIENTS, PageTask, ScheduledStart
 from cohortcast.storage import announcements as store
-from tests.unit.announcements.conftest import NOW, publish_messages
+from tests.component.announcements.conftest import NOW, publish_messages
 
 
 def create(**fields) -> str:

@@ -9,7 +9,7 @@ from cohortcast.delivery.chunk import Ports
 from cohortcast.delivery.consumer import deliver_email_body
 from cohortcast.workspace.model import SettingsUpdate
 from cohortcast.workspace.service import get_workspace_settings, update_settings
-from tests.unit.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, chunk_body, no_sleep, users
+from tests.component.delivery_pipeline.conftest import ANNOUNCEMENT_ID, NOW, chunk_body, no_sleep, users
 
 
 def test_delivery_records_written_after_a_retention_change_expire_after_it(world, ses):

@@ -1,3 +1,3 @@
 """The delivery pipeline's world (stand-in announcement and settings, moto SES) for erasure tests."""
 
-from tests.unit.delivery_pipeline.conftest import ses, world  # noqa: F401 (fixtures)
+from tests.component.delivery_pipeline.conftest import ses, world  # noqa: F401 (fixtures)

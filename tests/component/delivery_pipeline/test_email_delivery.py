@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cohortcast.delivery.consumer import RetryLater, deliver_email_body
-from tests.unit.delivery_pipeline.conftest import (
+from tests.component.delivery_pipeline.conftest import (
     NOW,
     SEGMENT,
     Cap,

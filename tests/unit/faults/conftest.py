@@ -1,5 +1,0 @@
-"""Fault-injection fixtures (tests/faults.py) next to the delivery pipeline's world and audience."""
-
-from tests.faults import dynamodb_faults  # noqa: F401 (fixture)
-from tests.unit.delivery_pipeline.conftest import ses, world  # noqa: F401 (fixtures)
-from tests.unit.delivery_pipeline.test_crash_consistency import audience  # noqa: F401 (fixture)
