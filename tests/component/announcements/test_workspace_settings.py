@@ -127,3 +127,20 @@ def test_event_windows_beyond_the_retention_put_in_settings_are_rejected(api, re
     rule["within"] = f"{RETENTION_DAYS}d"
     status, body = api("POST", "/v1/segments", {"name": "within retention", "rule": rule})
     assert status == 202, body  # accepted, its backfill queued
+
+
+def test_lowering_retention_below_a_segments_window_is_refused_naming_the_segment(api):
+    """Given a segment counting logins over 60 days, when retention_days is lowered to 30, then
+    the change is a 422 naming that segment and nothing is stored; 60 days is still accepted."""
+    rule = {"event": "login", "count": {"gte": 1}, "within": "60d"}
+    status, segment = api("POST", "/v1/segments", {"name": "60-day logins", "rule": rule})
+    assert status == 202, segment
+
+    status, body = api("PUT", "/v1/settings", {"retention_days": 30})
+    assert status == 422, body
+    assert body["error"]["details"][0]["segment_id"] == segment["segment_id"]
+    assert body["error"]["details"][0]["pointer"] == "/retention_days"
+    assert api("GET", "/v1/settings")[1]["retention_days"] == 90
+
+    status, body = api("PUT", "/v1/settings", {"retention_days": 60})
+    assert status == 200 and body["retention_days"] == 60

@@ -3,8 +3,9 @@
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cohortcast.clock import isoformat, utcnow
+from cohortcast.services.settings import change_settings
 from cohortcast.workspace.model import SettingsUpdate, WorkspaceSettings
-from cohortcast.workspace.service import get_workspace_settings, reset_cache, update_settings
+from cohortcast.workspace.service import get_workspace_settings, reset_cache
 
 router = Router()
 
@@ -21,4 +22,4 @@ def get_settings() -> WorkspaceSettings:
     tags=["settings"],
 )
 def put_settings(body: SettingsUpdate) -> WorkspaceSettings:
-    return update_settings(body, updated_at=isoformat(utcnow()))
+    return change_settings(body, updated_at=isoformat(utcnow()))
