@@ -11,9 +11,6 @@ bench/results.json next to `make bench`'s.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,8 +23,8 @@ from typing import Any
 import httpx
 
 from bench.results import Figure, report
+from local import child as local_child
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS = 10_000
 USERS = 500
 BATCH = 100
@@ -36,12 +33,6 @@ PEAK_GOAL_MB = 1024
 STOP_GOAL_S = 5.0
 WRITE_KEY = "ccw_soak_write_key"
 ADMIN_KEY = "cca_soak_admin_key"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _memory_mb(pid: int, field_name: str) -> float:
@@ -144,53 +135,10 @@ class Soak:
         return counts
 
 
-def _start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    api_port, aws_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "COHORTCAST_LOCAL_PORT": str(api_port),
-        "COHORTCAST_LOCAL_AWS_PORT": str(aws_port),
-        "COHORTCAST_LOCAL_DATA_DIR": str(data_dir),
-        "COHORTCAST_LOCAL_WRITE_KEY": WRITE_KEY,
-        "COHORTCAST_LOCAL_ADMIN_KEY": ADMIN_KEY,
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "layers" / "cohortcast")]),
-    }
-    env.pop("AWS_ENDPOINT_URL", None)
-    with (data_dir / "stack.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    base_url = f"http://127.0.0.1:{api_port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"local stack exited with {process.returncode}; see {data_dir / 'stack.log'}")
-        try:
-            if httpx.get(f"{base_url}/_local/health", timeout=1).status_code == 200:
-                return process, base_url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("local stack not healthy after 60 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> float | None:
-    """Seconds from SIGTERM to exit, or None if it had to be killed."""
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return None
-    return time.monotonic() - started
-
-
 def run() -> list[Figure]:
     data_dir = Path(tempfile.mkdtemp(prefix="cohortcast-soak-"))
-    process, base_url = _start(data_dir)
+    child = local_child.start(data_dir, write_key=WRITE_KEY, admin_key=ADMIN_KEY, timeout=60)
+    process, base_url = child.process, child.base_url
     stopped_after: float | None = None
     try:
         with (
@@ -207,7 +155,7 @@ def run() -> list[Figure]:
             counts = soak.phase("announcement", soak.announce)
             peak = _memory_mb(process.pid, "VmHWM")
     finally:
-        stopped_after = _stop(process)
+        stopped_after = child.stop(timeout=30)
     stopped_in = float("inf") if stopped_after is None else round(stopped_after, 2)
     detail = {
         "events": EVENTS,

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,16 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from local import child as local_child
+
 WRITE_KEY = "ccw_integration_write_key"
 ADMIN_KEY = "cca_integration_admin_key"
 START_TIMEOUT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -80,57 +70,25 @@ class LocalStack:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    api_port, aws_port = _free_port(), _free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="cohortcast-local-"))
-    log_path = data_dir / "stack.log"
-    env = {
-        **os.environ,
-        "COHORTCAST_LOCAL_PORT": str(api_port),
-        "COHORTCAST_LOCAL_AWS_PORT": str(aws_port),
-        "COHORTCAST_LOCAL_DATA_DIR": str(data_dir),
-        "COHORTCAST_LOCAL_WRITE_KEY": WRITE_KEY,
-        "COHORTCAST_LOCAL_ADMIN_KEY": ADMIN_KEY,
-        "COHORTCAST_LOCAL_SCHEDULE_SECONDS": "3600",  # tests fire schedules themselves
-        # Same import roots as pytest's `pythonpath`, for a stack run from a plain interpreter.
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "layers" / "cohortcast")]),
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("AWS_ENDPOINT_URL", None)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    base_url = f"http://127.0.0.1:{api_port}"
     try:
-        _wait_healthy(process, base_url, log_path)
+        child = local_child.start(
+            data_dir,
+            write_key=WRITE_KEY,
+            admin_key=ADMIN_KEY,
+            # Tests fire the schedules themselves.
+            env={"COHORTCAST_LOCAL_SCHEDULE_SECONDS": "3600", "PYTHONUNBUFFERED": "1"},
+            timeout=START_TIMEOUT_S,
+        )
+    except local_child.StackDidNotStart as err:
+        pytest.fail(str(err))
+    try:
         with (
-            httpx.Client(base_url=base_url, timeout=30) as http,
+            httpx.Client(base_url=child.base_url, timeout=30) as http,
             httpx.Client(
-                base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+                base_url=child.base_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
             ) as admin,
         ):
-            yield LocalStack(
-                base_url, WRITE_KEY, ADMIN_KEY, f"http://127.0.0.1:{aws_port}", data_dir, http, admin
-            )
+            yield LocalStack(child.base_url, WRITE_KEY, ADMIN_KEY, child.aws_endpoint, data_dir, http, admin)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"local stack exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/_local/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"local stack not healthy after {START_TIMEOUT_S:.0f} s:\n{log_path.read_text()}")
+        child.stop(timeout=10)
