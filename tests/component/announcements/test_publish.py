@@ -9,6 +9,7 @@ from cohortcast.announcements import audience as snapshot
 from cohortcast.announcements import service
 from cohortcast.announcements.models import AnnouncementRequest, Audience
 from cohortcast.announcements.publish import run_page, start_scheduled
+from cohortcast.http.routes.announcements import announcement_view
 from cohortcast.messages import MAX_RECIPIENTS, PageTask, ScheduledStart
 from cohortcast.storage import announcements as store
 from tests.component.announcements.conftest import NOW, publish_messages
@@ -63,7 +64,7 @@ def test_publish_fans_out_chunks_per_channel_and_counts_planned(aws, segments, f
     assert all(len(m["recipients"]) <= MAX_RECIPIENTS for m in messages)
     assert sorted(recipients_of(messages, "push")) == sorted((f"u{i}", "seg_a") for i in range(120))
     assert len({m["chunk_id"] for m in messages}) == 6
-    view = service.get_view(announcement_id)
+    view = announcement_view(announcement_id)
     assert view.status == "sent"
     assert view.counts.planned == 240
     assert view.counts.pending == 240
@@ -89,7 +90,7 @@ def test_paging_across_invocations_resumes_without_double_counting(aws, segments
     unique = set(recipients_of(messages))
     assert len(unique) == 30
     assert ("a1", "seg_a") in unique and ("a1", "seg_b") not in unique
-    view = service.get_view(announcement_id)
+    view = announcement_view(announcement_id)
     assert view.status == "sent"
     assert view.counts.planned == 30
     by_segment = {s.segment_id: s.counts.planned for s in view.segments}
@@ -109,7 +110,7 @@ def test_republished_page_reuses_the_recorded_recipients_and_chunk_ids(aws, segm
     again = fanout_queue()
     assert [m["chunk_id"] for m in again] == [m["chunk_id"] for m in first]
     assert recipients_of(again) == recipients_of(first)
-    assert service.get_view(announcement_id).counts.planned == 2
+    assert announcement_view(announcement_id).counts.planned == 2
 
 
 def test_scheduled_start_moves_to_publishing_and_queues_page_zero(aws, segments):
@@ -181,7 +182,7 @@ def test_counts_always_add_up(aws, segments, deltas):
     )
     store.add_counts(announcement_id, "seg_a", {"in_doubt": 1})
     store.add_counts(announcement_id, "seg_a", {"in_doubt": -1, **deltas})
-    counts = service.get_view(announcement_id).counts
+    counts = announcement_view(announcement_id).counts
     done = counts.sent + counts.skipped_total + counts.failed + counts.in_doubt
     assert counts.planned == done + counts.pending == 2
     assert counts.pending == 1

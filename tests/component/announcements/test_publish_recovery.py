@@ -9,6 +9,7 @@ from cohortcast.announcements import audience as snapshot
 from cohortcast.announcements import bus, service
 from cohortcast.announcements.models import AnnouncementRequest
 from cohortcast.announcements.publish import MAX_RECOVERIES, recover_stalled, run_page
+from cohortcast.http.routes.announcements import announcement_view
 from cohortcast.messages import PageTask
 from cohortcast.storage import announcements as store
 from tests.component.announcements.conftest import NOW, publish_messages
@@ -51,7 +52,7 @@ def test_a_crash_before_page_zero_is_queued_is_recovered_by_the_sweep(aws, segme
     assert recover_stalled(NOW + timedelta(minutes=16)) == []  # once per check
     assert run_queued(aws, NOW + timedelta(minutes=17)) == 1
 
-    view = service.get_view(stuck["id"])
+    view = announcement_view(stuck["id"])
     assert view.status == "sent" and view.counts.planned == 30
     assert recover_stalled(NOW + timedelta(hours=2)) == []  # finished: out of the sweep's index
 
@@ -75,7 +76,7 @@ def test_a_lost_continuation_resumes_at_the_next_page_without_double_counting(
     run_page(PageTask.model_validate(page_one), NOW + timedelta(minutes=17))
     run_queued(aws, NOW + timedelta(minutes=17))
 
-    view = service.get_view(announcement_id)
+    view = announcement_view(announcement_id)
     assert view.status == "sent" and view.pages == 3
     assert view.counts.planned == 25  # page 0 counted once
     recipients = [r["user_id"] for m in fanout_queue() for r in m["recipients"]]

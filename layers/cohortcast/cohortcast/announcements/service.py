@@ -6,16 +6,7 @@ from typing import Any
 from ulid import ULID
 
 from cohortcast.announcements import bus
-from cohortcast.announcements.models import (
-    Announcement,
-    AnnouncementPage,
-    AnnouncementRequest,
-    AnnouncementSummary,
-    AnnouncementView,
-    Audience,
-    Counts,
-    SegmentCounts,
-)
+from cohortcast.announcements.models import Announcement, AnnouncementRequest, Audience, Counts
 from cohortcast.announcements.publish import STALL_AFTER
 from cohortcast.clock import isoformat
 from cohortcast.errors import Conflict, NotFound, Unprocessable
@@ -37,23 +28,17 @@ def get_announcement(announcement_id: str) -> Announcement:
     return Announcement.model_validate(document)
 
 
-def get_view(announcement_id: str) -> AnnouncementView:
-    announcement = get_announcement(announcement_id)
-    total, by_segment = store.get_counts(announcement_id)
+def get_counts(announcement: Announcement) -> tuple[Counts, dict[str, Counts]]:
+    """(the total, per targeted segment): each recipient counted once, under its first segment."""
+    total, by_segment = store.get_counts(announcement.id)
     targeted = announcement.audience.segments
-    segments = [
-        SegmentCounts(segment_id=s, counts=Counts.from_counters(by_segment.get(s, {}))) for s in targeted
-    ]
-    return AnnouncementView(
-        **announcement.model_dump(), counts=Counts.from_counters(total), segments=segments
-    )
+    return Counts.from_counters(total), {s: Counts.from_counters(by_segment.get(s, {})) for s in targeted}
 
 
-def list_page(limit: int, cursor: str | None) -> AnnouncementPage:
+def list_announcements(limit: int, cursor: str | None) -> tuple[list[Announcement], str | None]:
+    """Newest first; the cursor is opaque."""
     documents, next_cursor = store.list_announcements(limit, cursor)
-    return AnnouncementPage(
-        announcements=[AnnouncementSummary.model_validate(d) for d in documents], next_cursor=next_cursor
-    )
+    return [Announcement.model_validate(d) for d in documents], next_cursor
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -125,7 +110,7 @@ def new_announcement_id(now: datetime) -> str:
     return f"ann_{ULID.from_datetime(now)}"
 
 
-def create(request: AnnouncementRequest, now: datetime) -> AnnouncementView:
+def create(request: AnnouncementRequest, now: datetime) -> Announcement:
     """Store it, then schedule it (send_at) or queue its first publish page (now)."""
     audience = validate_request(request, now)
     scheduled = request.send_at is not None
@@ -158,13 +143,13 @@ def create(request: AnnouncementRequest, now: datetime) -> AnnouncementView:
             raise
     else:
         bus.enqueue_page(announcement.id, 0, None)
-    return get_view(announcement.id)
+    return announcement
 
 
 # -- cancelling --------------------------------------------------------------------------------
 
 
-def cancel(announcement_id: str, now: datetime) -> AnnouncementView:
+def cancel(announcement_id: str, now: datetime) -> Announcement:
     """Only a scheduled announcement can be cancelled; its schedule is deleted. 409 otherwise."""
     announcement = get_announcement(announcement_id)
     try:
@@ -177,4 +162,4 @@ def cancel(announcement_id: str, now: datetime) -> AnnouncementView:
         ) from exc
     # After the status moved, a schedule that fires anyway finds "cancelled" and does nothing.
     bus.delete_schedule(announcement_id)
-    return get_view(announcement_id)
+    return get_announcement(announcement_id)

@@ -2,20 +2,20 @@
 body answer the first response again; the same key with another body is a 422; the same key
 while the first request still runs is a 409."""
 
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
-from cohortcast.announcements import service
 from cohortcast.announcements.models import AnnouncementRequest
 from cohortcast.config import get_settings
 from cohortcast.errors import Conflict, Unprocessable
 
 
 def create_idempotent(
-    request: AnnouncementRequest, now: datetime, key: str, context: Any = None
+    request: AnnouncementRequest, key: str, create: Callable[[], dict[str, Any]], context: Any = None
 ) -> dict[str, Any]:
-    """`create` under Powertools idempotency: same key + same body → the first response again;
-    same key + another body → 422; same key while the first is still running → 409."""
+    """`create()` (which returns the JSON response) under Powertools idempotency: same key + same
+    body → the first response again; same key + another body → 422; same key while the first is
+    still running → 409."""
     # lazy: Powertools idempotency loads only for a request that sends an Idempotency-Key
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -34,7 +34,7 @@ def create_idempotent(
         config.register_lambda_context(context)
 
     def _create(data: dict[str, Any]) -> dict[str, Any]:
-        return service.create(request, now).model_dump(mode="json")
+        return create()
 
     guarded = idempotent_function(
         data_keyword_argument="data", persistence_store=_persistence(DynamoDBPersistenceLayer), config=config

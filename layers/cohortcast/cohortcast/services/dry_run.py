@@ -2,11 +2,12 @@
 deliverer's policy would decide for a sample of it (delivery). Nothing is stored."""
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from cohortcast.announcements import audience as snapshot
-from cohortcast.announcements.models import AnnouncementRequest, ChannelEstimate, DryRun
+from cohortcast.announcements.models import AnnouncementRequest
 from cohortcast.announcements.service import validate_request
 from cohortcast.delivery import policy
 from cohortcast.delivery.chunk import find_address
@@ -21,7 +22,24 @@ DRY_RUN_MAX_PAGES = 40  # 20,000 members read at most by a dry run in the API
 DRY_RUN_SAMPLE = 1_000  # profiles read to estimate channel reachability
 
 
-def estimate(request: AnnouncementRequest, now: datetime) -> DryRun:
+@dataclass(frozen=True)
+class ChannelEstimate:
+    reachable: int
+    skipped: dict[str, int]
+    deferred: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    audience_size: int
+    by_segment: dict[str, int]
+    channels: dict[str, ChannelEstimate]
+    sampled: bool
+    sample_size: int
+    notes: list[str]
+
+
+def estimate(request: AnnouncementRequest, now: datetime) -> Estimate:
     """Audience size per segment and per channel, with skip reasons; nothing is stored."""
     audience = validate_request(request, now)
     by_segment: Counter[str | None] = Counter()
@@ -56,7 +74,7 @@ def estimate(request: AnnouncementRequest, now: datetime) -> DryRun:
         )
     if sampled:
         notes.append(f"channel figures extrapolated from the first {len(sample)} recipients")
-    return DryRun(
+    return Estimate(
         audience_size=total,
         by_segment={s: n for s, n in by_segment.items() if s is not None},
         channels=channels,

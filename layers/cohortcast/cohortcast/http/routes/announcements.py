@@ -1,13 +1,15 @@
 """Announcement routes (admin): create / dry-run, list, read with counts, cancel."""
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from cohortcast.announcements import service
-from cohortcast.announcements.models import AnnouncementPage, AnnouncementRequest, AnnouncementView, DryRun
+from cohortcast.announcements.models import Announcement, AnnouncementRequest, Channel, Counts, Status
 from cohortcast.clock import utcnow
 from cohortcast.errors import BadRequest
 from cohortcast.http.idempotency import create_idempotent
@@ -16,6 +18,73 @@ router = Router()
 
 AnnouncementId = Annotated[str, Path(min_length=1, max_length=64, description="the announcement's id")]
 MAX_IDEMPOTENCY_KEY = 255
+
+
+class SegmentCounts(BaseModel):
+    segment_id: str
+    counts: Counts
+
+
+class AnnouncementView(Announcement):
+    """`GET /v1/announcements/{id}`: the announcement with its counts, total and per segment."""
+
+    counts: Counts
+    segments: list[SegmentCounts] = Field(description="per targeted segment (recipients counted once)")
+
+
+class AnnouncementSummary(BaseModel):
+    id: str
+    title: str
+    status: Status
+    channels: list[Channel]
+    topic: str | None = None
+    send_at: str | None = None
+    local_time: str | None = None
+    created_at: str
+    completed_at: str | None = None
+
+
+class AnnouncementPage(BaseModel):
+    announcements: list[AnnouncementSummary]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
+
+
+class ChannelEstimate(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    reachable: int = Field(description="recipients who would be sent to on this channel")
+    skipped: dict[str, int] = Field(description="recipients who would be skipped, by reason")
+    deferred: dict[str, int] = Field(
+        default={}, description="reachable recipients who would wait (quiet hours, local time), by reason"
+    )
+
+
+class DryRun(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    dry_run: Literal[True] = True
+    audience_size: int = Field(description="identified users in the audience snapshot now")
+    by_segment: dict[str, int] = Field(description="audience attributed to its first matching segment")
+    channels: dict[str, ChannelEstimate]
+    sampled: bool = Field(description="channel figures come from the first `sample_size` recipients")
+    sample_size: int
+    notes: list[str] = []
+
+
+def announcement_view(announcement_id: str) -> AnnouncementView:
+    """Read back from the table: the publisher may have moved it on since this request changed it."""
+    announcement = service.get_announcement(announcement_id)
+    total, by_segment = service.get_counts(announcement)
+    return AnnouncementView(
+        **announcement.model_dump(),
+        counts=total,
+        segments=[SegmentCounts(segment_id=s, counts=c) for s, c in by_segment.items()],
+    )
+
+
+def _create(body: AnnouncementRequest, now: datetime) -> dict[str, Any]:
+    return announcement_view(service.create(body, now).id).model_dump(mode="json")
+
 
 _CREATE_RESPONSES: dict[int | str, Any] = {
     201: {
@@ -47,17 +116,17 @@ def create_announcement(body: AnnouncementRequest, dry_run: Annotated[bool, Quer
         # lazy: the estimate loads the delivery channels (~30 ms), which only a dry run needs
         from cohortcast.services.dry_run import estimate
 
-        return _json(200, estimate(body, now).model_dump(mode="json"))
+        return _json(200, DryRun.model_validate(estimate(body, now)).model_dump(mode="json"))
     key = router.current_event.get_header_value("Idempotency-Key")
     if key is None:
-        return _json(201, service.create(body, now).model_dump(mode="json"))
+        return _json(201, _create(body, now))
     if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
         raise BadRequest(
             f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters",
             {"in": "header", "pointer": "/Idempotency-Key"},
             code="invalid_idempotency_key",
         )
-    return _json(201, create_idempotent(body, now, key, router.lambda_context))
+    return _json(201, create_idempotent(body, key, lambda: _create(body, now), router.lambda_context))
 
 
 @router.get("/v1/announcements", summary="Announcements, newest first", tags=["announcements"])
@@ -65,7 +134,9 @@ def list_announcements(
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> AnnouncementPage:
-    return service.list_page(limit, cursor)
+    announcements, next_cursor = service.list_announcements(limit, cursor)
+    summaries = [AnnouncementSummary.model_validate(a.model_dump()) for a in announcements]
+    return AnnouncementPage(announcements=summaries, next_cursor=next_cursor)
 
 
 @router.get(
@@ -74,7 +145,7 @@ def list_announcements(
     tags=["announcements"],
 )
 def get_announcement(announcement_id: AnnouncementId) -> AnnouncementView:
-    return service.get_view(announcement_id)
+    return announcement_view(announcement_id)
 
 
 @router.post(
@@ -83,4 +154,4 @@ def get_announcement(announcement_id: AnnouncementId) -> AnnouncementView:
     tags=["announcements"],
 )
 def cancel_announcement(announcement_id: AnnouncementId) -> AnnouncementView:
-    return service.cancel(announcement_id, utcnow())
+    return announcement_view(service.cancel(announcement_id, utcnow()).id)
