@@ -2,6 +2,7 @@
 
 import os
 import re
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, Self
 
@@ -10,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 _CAP = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*d\s*$")
 
 
-class EnvironmentModel(BaseModel):
-    """A settings model read from environment variables named like its fields (any case).
+class Settings(BaseModel):
+    """The function's environment variables, named like the fields (any case), validated once.
 
     What pydantic-settings' BaseSettings did here, without its import cost at every cold start
     (~50 ms: dotenv, CLI and cloud-secret sources we never used).
@@ -19,15 +20,6 @@ class EnvironmentModel(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> Self:
-        source = os.environ if environ is None else environ
-        by_name = {name.lower(): value for name, value in source.items()}
-        values: dict[str, Any] = {f: by_name[f] for f in cls.model_fields if f in by_name}
-        return cls.model_validate(values)
-
-
-class Settings(EnvironmentModel):
     profiles_table: str = Field(description="profiles and anonymous-id aliases (stream source)")
     events_table: str = Field(description="raw events with a TTL")
     data_table: str = Field(description="keys, segments, memberships, announcements, ledger, ...")
@@ -90,6 +82,12 @@ class Settings(EnvironmentModel):
         if not found:
             raise ValueError(f"FREQUENCY_CAP must look like 3/7d, got {value!r}")
         return (int(found.group(1)), int(found.group(2)))
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Self:
+        source = os.environ if environ is None else environ
+        by_name = {name.lower(): value for name, value in source.items()}
+        return cls.model_validate({f: by_name[f] for f in cls.model_fields if f in by_name})
 
 
 @cache
