@@ -1,5 +1,7 @@
 """Every DynamoDB key format in one place (see docs/data-model.md)."""
 
+import zlib
+
 PROFILE_SK = "PROFILE"
 ALIAS_SK = "ALIAS"
 
@@ -165,6 +167,5 @@ def settle_due_pks() -> list[str]:
 
 
 def _stable_hash(value: str) -> int:
-    import zlib  # not Python's salted hash(): the shard must not change between processes
-
+    # not Python's salted hash(): the shard must not change between processes
     return zlib.crc32(value.encode())
