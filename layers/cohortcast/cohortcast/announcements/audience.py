@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from cohortcast.announcements.models import Audience
-from cohortcast.profiles.record import view as profile_view
-from cohortcast.segments.registry import get_registry
 from cohortcast.storage import cursors
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage import segments as segment_store
@@ -25,8 +23,8 @@ def snapshot_page(
 ) -> tuple[list[Recipient], str | None]:
     """One page of recipients and the cursor of the next page (None when this was the last)."""
     limit = limit or PAGE_SIZE
-    if audience.rule is not None:
-        return _rule_page(audience, cursor, now, limit)
+    if audience.rule is not None or audience.everyone:  # every identified profile, or those matching
+        return _profiles_page(audience, cursor, now, limit)
     return _segments_page(audience, cursor, limit)
 
 
@@ -68,32 +66,26 @@ def _segments_page(audience: Audience, cursor: str | None, limit: int) -> tuple[
     return page, None
 
 
-def _rule_page(
+def _profiles_page(
     audience: Audience, cursor: str | None, now: datetime, limit: int
 ) -> tuple[list[Recipient], str | None]:
-    # A publish of segment audiences never needs these: only an inline rule does.
-    from cohortcast.segments import counters  # lazy: ~35 ms to import
-    from cohortcast.segments.engine import compile_rule  # lazy: the rule engine loads only to compile a rule
-    from cohortcast.segments.rules import parse_rule, referenced_segments  # lazy: ~55 ms to import
+    # A publish of segment audiences never needs the rule engine: only an inline rule does.
+    from cohortcast.segments.inline import InlineRule  # lazy: ~90 ms to import
 
-    rule = parse_rule(audience.rule)
-    registry = get_registry()
-    compiled = compile_rule(rule, segment_rule=registry.rule_of)
+    rule = InlineRule(audience.rule) if audience.rule is not None else None
     start_key = cursors.decode_object(cursor).get("k") if cursor else None
     records, last_key = profile_store.scan_page(limit, start_key, identified_only=True)
     records = [r for r in records if r.user_id]
-    needs_states = bool(audience.exclude_segments) or bool(referenced_segments(rule))
+    needs_states = bool(audience.exclude_segments) or (rule is not None and rule.references_segments)
     states = segment_store.get_states(r.pk for r in records) if needs_states and records else {}
     excluded = set(audience.exclude_segments)
-    # No profile keeps counters for an inline rule's `where` nodes: count them from raw events.
-    specs, retention = compiled.counter_specs(), workspace.retention_days()
+    retention = workspace.retention_days()
     page: list[Recipient] = []
     for record in records:
         state = states.get(record.pk)
         member_of = frozenset(state.segments) if state else frozenset()
         if member_of & excluded:
             continue
-        counters.with_counts_from_events(record, specs, now, retention)
-        if compiled.matches(profile_view(record, member_of), now):
+        if rule is None or rule.matches(record, member_of, now, retention):
             page.append((record.user_id, None))  # type: ignore[arg-type]
     return page, cursors.encode({"k": last_key}) if last_key else None

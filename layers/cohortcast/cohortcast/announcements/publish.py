@@ -12,14 +12,17 @@ import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cohortcast.announcements import audience as snapshot
 from cohortcast.announcements import bus
-from cohortcast.announcements.models import Audience
+from cohortcast.announcements.models import FANOUT_CHANNELS, Announcement, Audience
 from cohortcast.clock import isoformat, parse_timestamp
 from cohortcast.messages import PageTask, ScheduledStart
 from cohortcast.observability import logger, metrics
 from cohortcast.storage import announcements as store
+from cohortcast.storage import feed as feed_store
+from cohortcast.storage.feed import FeedPost
 
 # An announcement in `publishing` that has recorded no page for this long is stuck (a crash
 # between storing it and queueing page 0, or a page that ended in the DLQ). Longer than the
@@ -81,13 +84,20 @@ def run_page(task: PageTask, now: datetime) -> PageOutcome:
                 {"published_at": isoformat(now)},
                 stall_check_at=isoformat(now + STALL_AFTER),
             )
+    if task.page == 0 and "in_app" in document["channels"]:
+        _put_feed_post(document, now)
+    fanout_channels = [c for c in document["channels"] if c in FANOUT_CHANNELS]
+    if not fanout_channels:  # in-app only: the feed reads it live, nobody is fanned out to
+        _finish(task, now)
+        outcome.last = True
+        return outcome
     planned = store.get_page(task.announcement_id, task.page)
     if planned is None:
         recipients, next_cursor = snapshot.snapshot_page(
             Audience.model_validate(document["audience"]), task.cursor, now
         )
         per_segment = Counter(segment_id for _, segment_id in recipients)
-        channels = len(document["channels"])
+        channels = len(fanout_channels)
         planned = store.plan_page(
             task.announcement_id,
             store.PlannedPage(
@@ -95,7 +105,7 @@ def run_page(task: PageTask, now: datetime) -> PageOutcome:
             ),
             {segment_id: n * channels for segment_id, n in per_segment.items()},
         )
-    messages = bus.fanout_messages(task.announcement_id, document["channels"], task.page, planned.recipients)
+    messages = bus.fanout_messages(task.announcement_id, fanout_channels, task.page, planned.recipients)
     if messages:
         bus.publish_fanout(messages)
     outcome.recipients, outcome.messages = len(planned.recipients), len(messages)
@@ -104,6 +114,11 @@ def run_page(task: PageTask, now: datetime) -> PageOutcome:
         bus.enqueue_page(task.announcement_id, task.page + 1, planned.next_cursor)
         return outcome
     outcome.last = True
+    _finish(task, now)
+    return outcome
+
+
+def _finish(task: PageTask, now: datetime) -> None:
     with contextlib.suppress(store.StatusConflict):  # a duplicate run of the last page finished it
         store.move_status(
             task.announcement_id,
@@ -112,7 +127,25 @@ def run_page(task: PageTask, now: datetime) -> PageOutcome:
             {"completed_at": isoformat(now), "pages": task.page + 1},
             clear_stall_check=True,
         )
-    return outcome
+
+
+def _put_feed_post(document: dict[str, Any], now: datetime) -> None:
+    """The announcement enters the in-app feed (again, harmlessly, when page 0 is re-run)."""
+    announcement = Announcement.model_validate(document)
+    visible_until = parse_timestamp(announcement.visible_until) if announcement.visible_until else None
+    feed_store.put_post(
+        FeedPost(
+            announcement_id=announcement.id,
+            published_at=announcement.published_at or isoformat(now),
+            audience=announcement.audience.model_dump(mode="json"),
+            pinned=announcement.pinned,
+            labels=tuple(announcement.labels),
+            visible_until=announcement.visible_until,
+            public=announcement.audience.public,
+        ),
+        # gone from the partition a day after it stops showing (the feed filters it before)
+        expires_at=int((visible_until + timedelta(days=1)).timestamp()) if visible_until else None,
+    )
 
 
 def recover_stalled(now: datetime) -> list[str]:

@@ -11,6 +11,7 @@ import html
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -134,11 +135,9 @@ class CompiledAnnouncement:
         user_id: str | None = None,
     ) -> RenderedEmail:
         user = {**traits, "id": user_id} if user_id is not None else dict(traits)
-        pointer = "/title"
-        try:
-            subject = " ".join(_render(self.subject_template, user=user).split())
-            pointer = "/body"
-            body = nh3.clean(_render(self.html_template, user=user), **_sanitizer_options())
+        with _recipient_failure() as pointer:
+            subject, body = self._title_and_body(user, pointer)
+            pointer[0] = "/body"
             text = _render(self.text_template, user=user)
             # The layout is ours: room for the subject twice and the body once nh3 styled it.
             page = _render(
@@ -150,18 +149,38 @@ class CompiledAnnouncement:
                 unsubscribe_url=unsubscribe_url,
                 preferences_url=preferences_url,
             )
-        except Exception as exc:
-            # Whatever the traits make a template do (a string in arithmetic, an IndexError in a
-            # filter, the budget) fails this recipient only, never the chunk.
-            over = isinstance(exc, BudgetExceeded | RecursionError)  # a macro calling itself for ever
-            problem = "personalisation exceeds its budget" if over else "personalisation failed"
-            raise Unprocessable(
-                f"{pointer[1:]}: {problem}: {exc}",
-                [{"pointer": pointer, "message": str(exc)}],
-                code=BUDGET_CODE if over else "personalisation_failed",
-            ) from exc
         footer = _TEXT_FOOTER.format(unsubscribe_url=unsubscribe_url, preferences_url=preferences_url)
         return RenderedEmail(subject=subject, html=page, text=_tidy_text(text) + footer)
+
+    def render_post(self, traits: Mapping[str, Any], *, user_id: str | None = None) -> tuple[str, str]:
+        """(title, sanitised body HTML) for the in-app feed and the changelog: the email's
+        pipeline without the email's layout."""
+        user = {**traits, "id": user_id} if user_id is not None else dict(traits)
+        with _recipient_failure() as pointer:
+            return self._title_and_body(user, pointer)
+
+    def _title_and_body(self, user: dict[str, Any], pointer: list[str]) -> tuple[str, str]:
+        pointer[0] = "/title"
+        subject = " ".join(_render(self.subject_template, user=user).split())
+        pointer[0] = "/body"
+        return subject, nh3.clean(_render(self.html_template, user=user), **_sanitizer_options())
+
+
+@contextmanager
+def _recipient_failure() -> Iterator[list[str]]:
+    """Whatever the traits make a template do (a string in arithmetic, an IndexError in a
+    filter, the budget) fails this recipient only, as a 422-shaped error naming the field."""
+    pointer = ["/title"]
+    try:
+        yield pointer
+    except Exception as exc:
+        over = isinstance(exc, BudgetExceeded | RecursionError)  # a macro calling itself for ever
+        problem = "personalisation exceeds its budget" if over else "personalisation failed"
+        raise Unprocessable(
+            f"{pointer[0][1:]}: {problem}: {exc}",
+            [{"pointer": pointer[0], "message": str(exc)}],
+            code=BUDGET_CODE if over else "personalisation_failed",
+        ) from exc
 
 
 def validate_body(markdown_text: str, title: str) -> None:

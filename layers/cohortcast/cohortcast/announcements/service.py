@@ -1,20 +1,24 @@
 """Announcements as the API and the deliverer see them: create (or dry-run), read, list, cancel."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ulid import ULID
 
+from cohortcast.announcements import audience as audience_snapshot
 from cohortcast.announcements import bus
-from cohortcast.announcements.models import Announcement, AnnouncementRequest, Audience, Counts
+from cohortcast.announcements.models import Announcement, AnnouncementRequest, Audience, Counts, InAppCounts
 from cohortcast.announcements.publish import STALL_AFTER
 from cohortcast.clock import isoformat
 from cohortcast.errors import Conflict, NotFound, Unprocessable
 from cohortcast.storage import announcements as store
+from cohortcast.storage import feed as feed_store
 from cohortcast.storage import segments as segment_store
 from cohortcast.workspace import service as workspace
 
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
+ELIGIBLE_MAX_PAGES = 40  # 20,000 audience members counted at most when an announcement is read
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -28,11 +32,49 @@ def get_announcement(announcement_id: str) -> Announcement:
     return Announcement.model_validate(document)
 
 
-def get_counts(announcement: Announcement) -> tuple[Counts, dict[str, Counts]]:
-    """(the total, per targeted segment): each recipient counted once, under its first segment."""
+@dataclass(frozen=True, slots=True)
+class AllCounts:
+    """Deliveries (email, push, SMS) and in-app engagement, in total and per targeted segment."""
+
+    total: Counts
+    by_segment: dict[str, Counts]
+    in_app: InAppCounts
+    in_app_by_segment: dict[str, InAppCounts]
+
+
+def get_counts(announcement: Announcement) -> AllCounts:
+    """Each recipient counted once, under the first targeted segment they were reached through."""
     total, by_segment = store.get_counts(announcement.id)
     targeted = announcement.audience.segments
-    return Counts.from_counters(total), {s: Counts.from_counters(by_segment.get(s, {})) for s in targeted}
+    return AllCounts(
+        total=Counts.from_counters(total),
+        by_segment={s: Counts.from_counters(by_segment.get(s, {})) for s in targeted},
+        in_app=InAppCounts.from_counters(total),
+        in_app_by_segment={s: InAppCounts.from_counters(by_segment.get(s, {})) for s in targeted},
+    )
+
+
+def eligible_now(announcement: Announcement, now: datetime) -> tuple[int, dict[str, int], bool]:
+    """Who the in-app post targets now (live, unlike the email snapshot): (total, per segment,
+    complete). Counted with the publish snapshot's reads, at most ELIGIBLE_MAX_PAGES pages."""
+    total, by_segment, complete = 0, dict.fromkeys(announcement.audience.segments, 0), False
+    for pages, page in enumerate(audience_snapshot.iter_snapshot(announcement.audience, now), start=1):
+        for _user_id, segment_id in page:
+            total += 1
+            if segment_id is not None:
+                by_segment[segment_id] += 1
+        if pages >= ELIGIBLE_MAX_PAGES:
+            break
+    else:
+        complete = True
+    return total, by_segment, complete
+
+
+def list_reactions(
+    announcement_id: str, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """In-app reactions with their comments, by user id."""
+    return feed_store.reactions_page(announcement_id, limit, cursor)
 
 
 def list_announcements(limit: int, cursor: str | None) -> tuple[list[Announcement], str | None]:
@@ -63,16 +105,19 @@ def validate_request(request: AnnouncementRequest, now: datetime) -> Audience:
         if request.send_at - now > MAX_SCHEDULE_AHEAD:
             raise Unprocessable("send_at is more than a year ahead", [{"pointer": "/send_at"}])
     audience = request.audience
-    if audience is None or (not audience.segments and audience.rule is None):
+    if audience is None or (not audience.everyone and not audience.segments and audience.rule is None):
         raise Unprocessable(
-            "an announcement needs an audience: audience.segments or audience.rule",
+            "an announcement needs an audience: audience.everyone, audience.segments or audience.rule",
             [{"pointer": "/audience", "message": "no audience"}],
             code="no_audience",
         )
-    if audience.segments and audience.rule is not None:
+    given = [name for name in ("everyone", "segments", "rule") if getattr(audience, name)]
+    if len(given) > 1:
         raise Unprocessable(
-            "give either audience.segments or audience.rule, not both", [{"pointer": "/audience/rule"}]
+            f"give one of audience.everyone, audience.segments or audience.rule, not {' and '.join(given)}",
+            [{"pointer": f"/audience/{given[1]}"}],
         )
+    _validate_in_app(request, now)
     referenced = [("/audience/segments", s) for s in audience.segments]
     referenced += [("/audience/exclude_segments", s) for s in audience.exclude_segments]
     if audience.rule is not None:
@@ -85,6 +130,30 @@ def validate_request(request: AnnouncementRequest, now: datetime) -> Audience:
                 code="unknown_segment",
             )
     return audience
+
+
+def _validate_in_app(request: AnnouncementRequest, now: datetime) -> None:
+    known = workspace.get_workspace_settings().labels
+    for index, label in enumerate(request.labels):
+        if label not in known:
+            raise Unprocessable(
+                f"unknown label {label!r}; the workspace's labels are {', '.join(known)} (PUT /v1/settings)",
+                [{"pointer": f"/labels/{index}", "message": "unknown label", "label": label}],
+                code="unknown_label",
+            )
+    if request.visible_until is not None and request.visible_until <= (request.send_at or now):
+        raise Unprocessable(
+            "visible_until must be after the announcement is published",
+            [{"pointer": "/visible_until", "message": "before publishing"}],
+        )
+    in_app_only = ("labels", "image_url", "cta", "pinned", "visible_until")
+    if "in_app" not in request.channels:
+        for name in in_app_only:
+            if name in request.model_fields_set and getattr(request, name):
+                raise Unprocessable(
+                    f'{name} is shown in the in-app feed: add "in_app" to channels',
+                    [{"pointer": f"/{name}", "message": "needs the in_app channel"}],
+                )
 
 
 def _parse_rule_references(raw: dict[str, Any]) -> set[str]:
@@ -127,6 +196,12 @@ def create(request: AnnouncementRequest, now: datetime) -> Announcement:
         local_time=request.local_time,
         created_at=isoformat(now),
         published_at=None if scheduled else isoformat(now),
+        labels=request.labels,
+        image_url=request.image_url,
+        cta=request.cta,
+        pinned=request.pinned,
+        visible_until=isoformat(request.visible_until) if request.visible_until else None,
+        email_if_unread_after=request.email_if_unread_after,
     )
     # An immediate one is `publishing` from here: if queueing page 0 below never happens (a
     # crash, SQS unavailable), the stalled-publishing sweep queues it after STALL_AFTER.

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from cohortcast.announcements import audience as snapshot
-from cohortcast.announcements.models import AnnouncementRequest
+from cohortcast.announcements.models import FANOUT_CHANNELS, AnnouncementRequest
 from cohortcast.announcements.service import validate_request
 from cohortcast.delivery import policy
 from cohortcast.delivery.chunk import find_address
@@ -99,6 +99,7 @@ def _channel_estimates(
     channels = {
         name: EmailChannel(settings=settings, now=when) if name == "email" else SnsChannel(name=name)
         for name in request.channels
+        if name in FANOUT_CHANNELS  # in-app reaches whoever opens the feed: nothing to estimate per channel
     }
     found_addresses = {
         (c, u): find_address(channel, traits[u]) for c, channel in channels.items() for u in user_ids

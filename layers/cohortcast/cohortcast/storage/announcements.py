@@ -48,7 +48,21 @@ def _table() -> Any:
 
 # -- the announcement --------------------------------------------------------------------------
 
-_DOC_FIELDS = ("title", "body", "topic", "channels", "priority", "audience", "local_time")
+_DOC_FIELDS = (
+    "title",
+    "body",
+    "topic",
+    "channels",
+    "priority",
+    "audience",
+    "local_time",
+    "labels",
+    "image_url",
+    "cta",
+    "pinned",
+    "visible_until",
+    "email_if_unread_after",
+)
 _TIME_FIELDS = ("send_at", "created_at", "published_at", "completed_at", "cancelled_at", "pages")
 
 
@@ -85,6 +99,12 @@ def get_announcement(announcement_id: str) -> dict[str, Any] | None:
         .get("Item")
     )
     return _document(item) if item else None
+
+
+def get_announcements(announcement_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Several announcements by id, in one `BatchGetItem` per 100."""
+    key_list = [{"pk": keys.ANNOUNCEMENTS_PK, "sk": keys.announcement_sk(a)} for a in announcement_ids]
+    return {item["sk"]: _document(item) for item in dynamo.batch_get(get_settings().data_table, key_list)}
 
 
 def list_announcements(limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:

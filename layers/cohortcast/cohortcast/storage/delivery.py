@@ -251,11 +251,13 @@ class LedgerWrite:
 
 def put(
     item: dict[str, Any],
-    condition: str,
+    condition: str | None = None,
     names: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {"TableName": _table_name(), "Item": item, "ConditionExpression": condition}
+    op: dict[str, Any] = {"TableName": _table_name(), "Item": item}
+    if condition:
+        op["ConditionExpression"] = condition
     return {"Put": _with_expression_args(op, names, values)}
 
 
@@ -275,11 +277,13 @@ def update(
 
 def delete(
     key: dict[str, str],
-    condition: str,
+    condition: str | None = None,
     names: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {"TableName": _table_name(), "Key": key, "ConditionExpression": condition}
+    op: dict[str, Any] = {"TableName": _table_name(), "Key": key}
+    if condition:
+        op["ConditionExpression"] = condition
     return {"Delete": _with_expression_args(op, names, values)}
 
 
@@ -581,8 +585,14 @@ class UserDeliveries:
 def user_deliveries(user_id: str) -> UserDeliveries:
     items = user_items(user_id)
     return UserDeliveries(
-        records=[delivery_from_item(i) for i in items if i["sk"] != keys.PREFERENCES_SK],
-        item_keys=[{"pk": i["pk"], "sk": i["sk"]} for i in items],
+        records=[delivery_from_item(i) for i in items if keys.is_delivery_record_sk(i["sk"])],
+        # the in-app feed's state items sit in the same partition; their reaction items do not
+        item_keys=[{"pk": i["pk"], "sk": i["sk"]} for i in items]
+        + [
+            keys.reaction_key(i["sk"].removeprefix(keys.FEED_STATE_PREFIX), user_id)
+            for i in items
+            if i["sk"].startswith(keys.FEED_STATE_PREFIX) and i.get("reaction")
+        ],
     )
 
 

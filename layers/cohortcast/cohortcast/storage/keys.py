@@ -144,6 +144,33 @@ SUPPRESSION_SK = "SUPPRESSION"
 SETTLE_SHARDS = 4  # DueIndex partitions of deliveries in doubt or deferred
 
 
+# -- the in-app feed ------------------------------------------------------------------------------
+FEED_POSTS_PK = "FEED"  # one lean item per published in-app announcement (sk = its id)
+FEED_STATE_PREFIX = "FEED#"  # a user's seen/read/reaction of one post, in their DLV# partition
+REACTION_PREFIX = "REACTION#"  # a user's reaction and comment, in the announcement's ANN# partition
+
+
+def feed_state_sk(announcement_id: str) -> str:
+    return f"{FEED_STATE_PREFIX}{announcement_id}"
+
+
+def reaction_sk(user_id: str) -> str:
+    return f"{REACTION_PREFIX}{user_id}"
+
+
+def reaction_key(announcement_id: str, user_id: str) -> dict[str, str]:
+    return {"pk": announcement_pk(announcement_id), "sk": reaction_sk(user_id)}
+
+
+def is_delivery_record_sk(sk: str) -> bool:
+    """A ledger record, not the preferences item nor a feed state item of the same partition."""
+    return sk != PREFERENCES_SK and not sk.startswith(FEED_STATE_PREFIX)
+
+
+def user_id_of_delivery_pk(pk: str) -> str:
+    return pk.removeprefix("DLV#")
+
+
 def delivery_pk(user_id: str) -> str:
     """All of one user's delivery records (and preferences) share a partition: erasure and the
     frequency cap find them with one query; announcement ids are ULIDs, so sks sort by time."""

@@ -583,7 +583,7 @@ def _condition_failed(err: ClientError) -> bool:
 # -- per-user state ----------------------------------------------------------------------------
 
 
-def _state(item: dict[str, Any]) -> MembershipState:
+def state_from_item(item: dict[str, Any]) -> MembershipState:
     return MembershipState(
         profile_pk=keys.profile_pk_of_membership_state(item["pk"]),
         segments=set(item.get("segments") or ()),
@@ -597,7 +597,7 @@ def get_states(profile_pks: Iterable[str]) -> dict[str, MembershipState]:
         {"pk": keys.membership_state_pk(pk), "sk": keys.MEMBERSHIP_STATE_SK}
         for pk in dict.fromkeys(profile_pks)
     ]
-    states = (_state(item) for item in dynamo.batch_get(get_settings().data_table, key_list))
+    states = (state_from_item(item) for item in dynamo.batch_get(get_settings().data_table, key_list))
     return {state.profile_pk: state for state in states}
 
 
@@ -683,7 +683,7 @@ def due_page(
     if start_key:
         query["ExclusiveStartKey"] = start_key
     response = _table().query(**query)
-    return [_state(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+    return [state_from_item(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
 
 
 # -- member lists, history --------------------------------------------------------------------

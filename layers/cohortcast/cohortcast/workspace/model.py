@@ -1,7 +1,7 @@
 """Workspace settings: the model, and its defaults from the template parameters."""
 
 import re
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cohortcast.config import Settings
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+DEFAULT_LABELS = ("New", "Improvement", "Fix", "Announcement")
+MAX_LABELS = 50
+Label = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[^\x00-\x1f<>]+$")]
+Origin = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^(\*|https?://[^/\s]+)$")]
 
 
 class FrequencyCap(BaseModel):
@@ -63,6 +67,15 @@ class WorkspaceSettings(BaseModel):
     settle_minutes: int = Field(
         default=15, ge=1, le=24 * 60, description="how long an in-doubt delivery waits for SES's Send event"
     )
+    labels: tuple[Label, ...] = Field(
+        default=DEFAULT_LABELS, max_length=MAX_LABELS, description="the labels announcements may carry"
+    )
+    allowed_origins: tuple[Origin, ...] = Field(
+        default=("*",),
+        min_length=1,
+        max_length=50,
+        description='origins whose pages may call the feed API (CORS): "*" or "https://app.example.com"',
+    )
 
     @field_validator("default_timezone")
     @classmethod
@@ -73,6 +86,11 @@ class WorkspaceSettings(BaseModel):
     @classmethod
     def _quiet_hours(cls, value: tuple[str, str] | None) -> tuple[str, str] | None:
         return _check_quiet_hours(value)
+
+    @field_validator("labels", "allowed_origins")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(value))
 
     @field_validator("sender")
     @classmethod
@@ -101,6 +119,8 @@ class SettingsUpdate(BaseModel):
     retention_days: int | None = None
     public_base_url: str | None = None
     settle_minutes: int | None = None
+    labels: list[str] | None = None
+    allowed_origins: list[str] | None = None
 
 
 # -- template defaults ---------------------------------------------------------------------------

@@ -9,7 +9,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cohortcast.announcements import service
-from cohortcast.announcements.models import Announcement, AnnouncementRequest, Channel, Counts, Status
+from cohortcast.announcements.models import (
+    Announcement,
+    AnnouncementRequest,
+    Channel,
+    Counts,
+    InAppCounts,
+    Status,
+)
 from cohortcast.clock import utcnow
 from cohortcast.errors import BadRequest
 from cohortcast.http.idempotency import create_idempotent
@@ -20,9 +27,15 @@ AnnouncementId = Annotated[str, Path(min_length=1, max_length=64, description="t
 MAX_IDEMPOTENCY_KEY = 255
 
 
+class InAppStats(InAppCounts):
+    eligible: int = Field(description="audience members who would see it if they opened the feed now")
+    eligible_complete: bool = Field(description="false: counting stopped early, `eligible` is a lower bound")
+
+
 class SegmentCounts(BaseModel):
     segment_id: str
     counts: Counts
+    in_app: InAppStats | None = None
 
 
 class AnnouncementView(Announcement):
@@ -30,6 +43,19 @@ class AnnouncementView(Announcement):
 
     counts: Counts
     segments: list[SegmentCounts] = Field(description="per targeted segment (recipients counted once)")
+    in_app: InAppStats | None = Field(default=None, description="with the in_app channel: live engagement")
+
+
+class ReactionView(BaseModel):
+    user_id: str
+    reaction: str
+    comment: str | None = None
+    at: str
+
+
+class ReactionPage(BaseModel):
+    reactions: list[ReactionView]
+    next_cursor: str | None
 
 
 class AnnouncementSummary(BaseModel):
@@ -74,11 +100,28 @@ class DryRun(BaseModel):
 def announcement_view(announcement_id: str) -> AnnouncementView:
     """Read back from the table: the publisher may have moved it on since this request changed it."""
     announcement = service.get_announcement(announcement_id)
-    total, by_segment = service.get_counts(announcement)
+    counts = service.get_counts(announcement)
+    in_app: InAppStats | None = None
+    eligible_by_segment: dict[str, int] = {}
+    if "in_app" in announcement.channels:
+        eligible, eligible_by_segment, complete = service.eligible_now(announcement, utcnow())
+        in_app = InAppStats(**counts.in_app.model_dump(), eligible=eligible, eligible_complete=complete)
+    segments = [
+        SegmentCounts(
+            segment_id=segment_id,
+            counts=segment_counts,
+            in_app=InAppStats(
+                **counts.in_app_by_segment[segment_id].model_dump(),
+                eligible=eligible_by_segment.get(segment_id, 0),
+                eligible_complete=in_app.eligible_complete,
+            )
+            if in_app is not None
+            else None,
+        )
+        for segment_id, segment_counts in counts.by_segment.items()
+    ]
     return AnnouncementView(
-        **announcement.model_dump(),
-        counts=total,
-        segments=[SegmentCounts(segment_id=s, counts=c) for s, c in by_segment.items()],
+        **announcement.model_dump(), counts=counts.total, segments=segments, in_app=in_app
     )
 
 
@@ -155,3 +198,18 @@ def get_announcement(announcement_id: AnnouncementId) -> AnnouncementView:
 )
 def cancel_announcement(announcement_id: AnnouncementId) -> AnnouncementView:
     return announcement_view(service.cancel(announcement_id, utcnow()).id)
+
+
+@router.get(
+    "/v1/announcements/<announcement_id>/reactions",
+    summary="Users' in-app reactions to an announcement, with their comments",
+    tags=["announcements"],
+)
+def list_reactions(
+    announcement_id: AnnouncementId,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ReactionPage:
+    service.get_announcement(announcement_id)  # 404 for an unknown one
+    reactions, next_cursor = service.list_reactions(announcement_id, limit, cursor)
+    return ReactionPage(reactions=[ReactionView(**r) for r in reactions], next_cursor=next_cursor)

@@ -1,0 +1,1 @@
+"""The in-app feed: live targeting, read state, reactions (docs/in-app.md)."""
