@@ -178,3 +178,40 @@ def test_the_feed_index_is_lean_and_published_once(publish, profiles):
     post = publish({"title": "Lean", "body": "x" * 5000, "audience": {"everyone": True}})
     (stored,) = [p for p in feed_store.all_posts() if p.announcement_id == post]
     assert stored.public is True and stored.published_at.startswith("2026-11-23")
+
+
+def test_in_app_fields_are_validated_naming_the_field(api, segments):
+    segments("seg_a", [])
+    cases = [
+        ({"labels": ["Nope"], "audience": {"everyone": True}}, "/labels/0"),
+        ({"channels": ["email"], "labels": ["New"], "audience": {"everyone": True}}, "/labels"),
+        ({"audience": {"everyone": True, "segments": ["seg_a"]}}, "/audience/segments"),
+        (
+            {"audience": {"everyone": True}, "visible_until": (NOW - timedelta(hours=1)).isoformat()},
+            "/visible_until",
+        ),
+        ({"audience": {"everyone": True}, "email_if_unread_after": "48h"}, None),  # needs email too
+        (
+            {
+                "audience": {"everyone": True},
+                "channels": ["email", "in_app"],
+                "email_if_unread_after": "soon",
+            },
+            None,
+        ),
+        ({"audience": {"everyone": True}, "image_url": "javascript:alert(1)"}, None),
+    ]
+    for extra, pointer in cases:
+        status, body = api(
+            "POST", "/v1/announcements", {"title": "t", "body": "b", "channels": ["in_app"], **extra}
+        )
+        assert status == 422, (extra, body)
+        if pointer is not None:
+            assert body["error"]["details"][0]["pointer"] == pointer, body
+
+
+def test_workspace_labels_can_be_changed_and_are_then_accepted(api, feed, publish, profiles):
+    assert api("PUT", "/v1/settings", {"labels": ["Beta", "New"]})[0] == 200
+    profiles({"ada": {}})
+    publish({"title": "Beta feature", "labels": ["Beta"], "audience": {"everyone": True}})
+    assert feed("GET", "/v1/feed", user="ada")[1]["items"][0]["labels"] == ["Beta"]

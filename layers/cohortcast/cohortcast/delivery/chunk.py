@@ -26,6 +26,7 @@ from cohortcast.delivery import ledger, policy
 from cohortcast.delivery.ledger import CLAIMED, DEFERRED, FAILED, SENT, SKIPPED, Change
 from cohortcast.messages import FanoutChunk, FanoutRecipient
 from cohortcast.storage import delivery as store
+from cohortcast.storage import feed as feed_store
 from cohortcast.storage import keys
 from cohortcast.storage import profiles as profile_store
 from cohortcast.storage.delivery import Delivery, SendsTouch
@@ -133,6 +134,11 @@ def process_chunk(chunk: FanoutChunk, channel: Channel, ports: Ports, now: datet
     )
     cap = (settings.frequency_cap.count, settings.frequency_cap.days) if settings.frequency_cap else None
     planned_at = _first_planned(announcement)
+    unread_wait_until = _unread_wait_until(announcement, chunk.channel, planned_at)
+    read_in_app: set[str] = set()
+    if unread_wait_until is not None and now >= unread_wait_until:  # before, every one just waits
+        states = feed_store.read_states([r.user_id for r in recipients], announcement.id)
+        read_in_app = {user_id for user_id, state in states.items() if state.read_at is not None}
 
     changes: list[Change] = []
     for recipient in recipients:
@@ -169,6 +175,7 @@ def process_chunk(chunk: FanoutChunk, channel: Channel, ports: Ports, now: datet
             check_cap=not resend,
             first_planned_at=planned_at,
             local_time=getattr(announcement, "local_time", None),
+            unread_wait_until=unread_wait_until,
         )
         suppressed = address_hash in suppressed_hashes
         audience = policy.Audience.of(
@@ -177,6 +184,7 @@ def process_chunk(chunk: FanoutChunk, channel: Channel, ports: Ports, now: datet
             prefs,
             traits[user_id],
             address_problem=found_addresses[user_id][1],
+            read_in_app=user_id in read_in_app,
         )
         try:
             decision = policy.decide(rules, audience, now)
@@ -289,6 +297,16 @@ def _count(applied: list[Change], result: ChunkResult) -> None:
 
 def _traits(record: Any) -> dict[str, Any]:
     return dict(record.traits) if record is not None and isinstance(record.traits, dict) else {}
+
+
+def _unread_wait_until(
+    announcement: AnnouncementLike, channel: str, planned_at: datetime | None
+) -> datetime | None:
+    """email_if_unread_after: the email waits this long from publishing, for in-app readers."""
+    wait = getattr(announcement, "unread_wait", None)
+    if wait is None or planned_at is None or channel != "email":
+        return None
+    return planned_at + wait
 
 
 def _first_planned(announcement: AnnouncementLike) -> datetime | None:

@@ -12,6 +12,9 @@ job sends it then, re-checking everything else. `skipped.quiet_hours` is only us
 record would wait more than `MAX_DEFERRAL` after it was first planned (for a `local_time`
 announcement: after the recipient's local send time).
 
+`email_if_unread_after` announcements (email + in-app) defer every email the same way until
+the wait is over, then skip (`read_in_app`) whoever has read the post in the feed by then.
+
 `local_time` announcements defer the same way: each recipient's record waits, `deferred` with
 reason `local_time`, until that time in their zone, then the settle job resumes it and every
 check runs again at that moment.
@@ -50,6 +53,7 @@ class Audience:
     sends: dict[str, str]  # announcement id → ISO time (frequency-cap window bookkeeping)
     timezone: str | None
     address_problem: str | None = None  # why the address trait can't be used (skipped invalid_address)
+    read_in_app: bool = False  # has read the announcement in the in-app feed
 
     @classmethod
     def of(
@@ -59,6 +63,7 @@ class Audience:
         preferences: Any,
         traits: dict[str, Any],
         address_problem: str | None = None,
+        read_in_app: bool = False,
     ) -> "Audience":
         """From the deliverer's reads: a profile's traits and the user's stored preferences."""
         return cls(
@@ -69,6 +74,7 @@ class Audience:
             sends=preferences.sends,
             timezone=traits.get("timezone"),
             address_problem=address_problem,
+            read_in_app=read_in_app,
         )
 
 
@@ -87,6 +93,7 @@ class Rules:
     check_cap: bool = True  # False when resending a claim that already counted against the cap
     first_planned_at: datetime | None = None  # for MAX_DEFERRAL, and the day local_time counts from
     local_time: str | None = None  # "HH:MM": send then in the recipient's zone (next occurrence)
+    unread_wait_until: datetime | None = None  # email_if_unread_after: wait, then only if unread
 
 
 def decide(rules: Rules, audience: Audience, now: datetime) -> Decision:
@@ -102,6 +109,12 @@ def decide(rules: Rules, audience: Audience, now: datetime) -> Decision:
         return Decision(SKIP, "unsubscribed")
     zone = zone_of(audience.timezone, rules.default_timezone)
     planned_at = rules.first_planned_at
+    if rules.unread_wait_until is not None:
+        if now < rules.unread_wait_until:
+            return Decision(DEFER, "unread_wait", rules.unread_wait_until)
+        if audience.read_in_app:
+            return Decision(SKIP, "read_in_app")
+        planned_at = rules.unread_wait_until  # quiet hours and local time count from here
     if rules.local_time and planned_at is not None:
         planned_at = local_send_time(rules.local_time, zone, planned_at)
         if planned_at > now:  # even when critical: the author chose the recipients' local time

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from cohortcast.announcements import audience as snapshot
-from cohortcast.announcements.models import FANOUT_CHANNELS, AnnouncementRequest
+from cohortcast.announcements.models import FANOUT_CHANNELS, AnnouncementRequest, parse_duration
 from cohortcast.announcements.service import validate_request
 from cohortcast.delivery import policy
 from cohortcast.delivery.chunk import find_address
@@ -126,6 +126,9 @@ def _channel_estimates(
             opt_outs_apply=channel.opt_outs_apply,
             first_planned_at=when,
             local_time=request.local_time,
+            unread_wait_until=when + parse_duration(request.email_if_unread_after)
+            if request.email_if_unread_after and name == "email"
+            else None,
         )
         for user_id in user_ids:
             audience = policy.Audience.of(
