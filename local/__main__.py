@@ -61,7 +61,8 @@ def main() -> NoReturn:
     os.environ.update(template.union_environment(environments))
 
     write_key, admin_key = _create_keys()
-    _write_connection_file(data_dir, api_url, write_key, admin_key)
+    identity_secret = _set_identity_secret()
+    _write_connection_file(data_dir, api_url, write_key, admin_key, identity_secret)
 
     workers = pollers.build_pollers(functions, resources, client, moto_patches.trim_stream)
     one_time = pollers.OneTimeSchedules(functions, client)
@@ -83,6 +84,7 @@ def main() -> NoReturn:
         f"  docs       {api_url}/docs\n"
         f"  write key  {write_key}\n"
         f"  admin key  {admin_key}\n"
+        f"  identity   {identity_secret}  (the in-app feed's identity secret: X-Cohortcast-User-Hash)\n"
         f"  AWS        {os.environ['AWS_ENDPOINT_URL']}  (moto; data is in memory)\n",
         flush=True,
     )
@@ -124,11 +126,31 @@ def _create_keys() -> tuple[str, str]:
     return write, admin
 
 
-def _write_connection_file(data_dir: Path, api_url: str, write_key: str, admin_key: str) -> None:
+def _set_identity_secret() -> str:
+    """The in-app feed's identity secret: the given one (hashes survive a restart) or a new one."""
+    from cohortcast.auth.identity import IdentitySecrets, write_identity_secrets
+
+    current = os.environ.get("COHORTCAST_LOCAL_IDENTITY_SECRET") or secrets.token_hex(32)
+    write_identity_secrets(IdentitySecrets(current=current))
+    return current
+
+
+def _write_connection_file(
+    data_dir: Path, api_url: str, write_key: str, admin_key: str, identity_secret: str
+) -> None:
     """Where `make demo` and scripts find the running stack (local, throwaway keys only)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     target = data_dir / "stack.json"
-    target.write_text(json.dumps({"api_url": api_url, "write_key": write_key, "admin_key": admin_key}))
+    target.write_text(
+        json.dumps(
+            {
+                "api_url": api_url,
+                "write_key": write_key,
+                "admin_key": admin_key,
+                "identity_secret": identity_secret,
+            }
+        )
+    )
     target.chmod(0o600)
 
 

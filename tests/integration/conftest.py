@@ -16,6 +16,7 @@ from local import child as local_child
 
 WRITE_KEY = "ccw_integration_write_key"
 ADMIN_KEY = "cca_integration_admin_key"
+IDENTITY_SECRET = "integration-identity-secret"  # signs the in-app feed's X-Cohortcast-User-Hash
 START_TIMEOUT_S = 30.0
 
 
@@ -24,6 +25,7 @@ class LocalStack:
     base_url: str
     write_key: str
     admin_key: str
+    identity_secret: str
     aws_endpoint: str
     data_dir: Path
     http: httpx.Client
@@ -76,8 +78,11 @@ def stack() -> Iterator[LocalStack]:
             data_dir,
             write_key=WRITE_KEY,
             admin_key=ADMIN_KEY,
-            # Tests fire the schedules themselves.
-            env={"COHORTCAST_LOCAL_SCHEDULE_SECONDS": "3600", "PYTHONUNBUFFERED": "1"},
+            env={
+                "COHORTCAST_LOCAL_SCHEDULE_SECONDS": "3600",  # tests fire the schedules themselves
+                "COHORTCAST_LOCAL_IDENTITY_SECRET": IDENTITY_SECRET,
+                "PYTHONUNBUFFERED": "1",
+            },
             timeout=START_TIMEOUT_S,
         )
     except local_child.StackDidNotStart as err:
@@ -89,6 +94,15 @@ def stack() -> Iterator[LocalStack]:
                 base_url=child.base_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
             ) as admin,
         ):
-            yield LocalStack(child.base_url, WRITE_KEY, ADMIN_KEY, child.aws_endpoint, data_dir, http, admin)
+            yield LocalStack(
+                child.base_url,
+                WRITE_KEY,
+                ADMIN_KEY,
+                IDENTITY_SECRET,
+                child.aws_endpoint,
+                data_dir,
+                http,
+                admin,
+            )
     finally:
         child.stop(timeout=10)

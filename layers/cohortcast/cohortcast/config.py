@@ -38,6 +38,7 @@ class Settings(BaseModel):
     # Either a Secrets Manager secret (ARN or name) or an SSM SecureString/String parameter name.
     unsubscribe_secret_arn: str = ""
     unsubscribe_secret_parameter: str = ""
+    identity_secret_arn: str = ""  # in-app feed user hashes (cohortcast.auth.identity)
     api_endpoint: str = ""  # the HTTP API's URL: links' base when the workspace sets none
     email_queue_url: str = ""
     sns_delivery_queue_url: str = ""

@@ -1,10 +1,8 @@
 """The unsubscribe-token secret(s), cached per container."""
 
-from botocore.exceptions import ClientError
-
 from cohortcast.cache import TTLCache
 from cohortcast.config import get_settings
-from cohortcast.storage import aws
+from cohortcast.storage import secrets
 
 SECRET_CACHE_SECONDS = 300.0
 
@@ -20,23 +18,14 @@ def unsubscribe_secrets() -> list[bytes]:
         raise RuntimeError("UNSUBSCRIBE_SECRET_ARN or UNSUBSCRIBE_SECRET_PARAMETER must be set")
     if settings.unsubscribe_secret_arn:
         return _secrets.get_or_load(source, lambda: _from_secrets_manager(source))
-    return _secrets.get_or_load(source, lambda: _from_parameter(source))
-
-
-def _from_parameter(source: str) -> list[bytes]:
-    parameter = aws.client("ssm").get_parameter(Name=source, WithDecryption=True)["Parameter"]
-    return [parameter["Value"].encode()]
+    return _secrets.get_or_load(source, lambda: [secrets.parameter_value(source).encode()])
 
 
 def _from_secrets_manager(secret_id: str) -> list[bytes]:
-    client = aws.client("secretsmanager")
-    values = [client.get_secret_value(SecretId=secret_id)["SecretString"].encode()]
-    try:
-        previous = client.get_secret_value(SecretId=secret_id, VersionStage="AWSPREVIOUS")
-        if previous.get("SecretString") and previous["SecretString"].encode() not in values:
-            values.append(previous["SecretString"].encode())
-    except ClientError:  # no previous version: nothing to accept besides the current one
-        pass
+    values = [secrets.secret_string(secret_id).encode()]
+    previous = secrets.previous_secret_string(secret_id)
+    if previous and previous.encode() not in values:
+        values.append(previous.encode())
     return values
 
 
