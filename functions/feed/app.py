@@ -5,10 +5,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cohortcast.http.app import build_resolver
-from cohortcast.http.routes import feed
+from cohortcast.http.routes import changelog, feed
 from cohortcast.observability import logger, metrics, tracer
 
-app = build_resolver(feed.router)
+app = build_resolver(feed.router, changelog.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -32,7 +32,7 @@ class ChangelogEntry:
     published_at: str
 
 
-def check_label(label: str | None) -> None:
+def _check_label(label: str | None) -> None:
     """A filter must name one of the workspace's labels (400 otherwise, listing them)."""
     known = get_workspace_settings().labels
     if label is not None and label not in known:
@@ -48,7 +48,7 @@ def changelog_page(
 ) -> tuple[list[ChangelogEntry], str | None]:
     """Up to `limit` live public posts (with `label`, when given) after `cursor`, newest first,
     and the cursor of the next page (None at the end). A bad cursor or label is a 400."""
-    check_label(label)
+    _check_label(label)
     entries: list[ChangelogEntry] = []
     while True:
         # posts that stopped showing stay in storage until their TTL: read on past them
@@ -73,10 +73,11 @@ def _entries(posts: list[FeedPost]) -> list[ChangelogEntry]:
     entries = []
     for post in posts:
         announcement = contents.get(post.announcement_id)
-        rendered = _public_render(announcement.id, announcement.title, announcement.body) if announcement else None
-        if announcement is None or rendered is None:
+        if announcement is None:
             continue
-        entries.append(_entry(post, announcement, *rendered))
+        rendered = _public_render(announcement.id, announcement.title, announcement.body)
+        if rendered is not None:
+            entries.append(_entry(post, announcement, *rendered))
     return entries
 
 
@@ -101,5 +102,8 @@ def _public_render(announcement_id: str, title: str, body: str) -> tuple[str, st
     try:
         return compile_announcement(title, body).render_post({})
     except Unprocessable as exc:
-        logger.warning("changelog post does not render without traits", extra={"id": announcement_id, "error": exc.message})
+        logger.warning(
+            "changelog post does not render without traits",
+            extra={"id": announcement_id, "error": exc.message},
+        )
         return None

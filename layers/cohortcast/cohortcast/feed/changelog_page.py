@@ -27,7 +27,9 @@ class ChangelogUrls:
     base: str
 
     def page(self, label: str | None = None, cursor: str | None = None, limit: int | None = None) -> str:
-        query = {name: value for name, value in (("label", label), ("cursor", cursor), ("limit", limit)) if value}
+        query = {
+            name: value for name, value in (("label", label), ("cursor", cursor), ("limit", limit)) if value
+        }
         return f"{self.base}/changelog" + (f"?{urlencode(query)}" if query else "")
 
     def atom(self, label: str | None = None) -> str:
@@ -51,9 +53,12 @@ _SHELL = """\
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src https: http:">
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; style-src 'unsafe-inline'; img-src https: http:">
 <title>{% block title %}{{ site }} changelog{% endblock %}</title>
-{% if atom_url %}<link rel="alternate" type="application/atom+xml" title="{{ site }} changelog" href="{{ atom_url }}">{% endif %}
+{% if atom_url %}
+<link rel="alternate" type="application/atom+xml" title="{{ site }} changelog" href="{{ atom_url }}">
+{% endif %}
 <style>
 body{margin:0;background:#f3f4f6;color:#111827;font:16px/1.6 -apple-system,BlinkMacSystemFont,
 "Segoe UI",Roboto,Helvetica,Arial,sans-serif}
@@ -69,7 +74,8 @@ article h2{font-size:22px;margin:0 0 4px;line-height:1.3}
 article h2 a{color:inherit;text-decoration:none}
 .meta{display:flex;flex-wrap:wrap;align-items:center;gap:8px;color:#6b7280;font-size:14px;margin:0 0 16px}
 .hero{display:block;max-width:100%;height:auto;border-radius:6px;margin:0 0 16px}
-.cta{display:inline-block;background:#2563eb;color:#fff;border-radius:6px;padding:8px 16px;text-decoration:none}
+.cta{display:inline-block;background:#2563eb;color:#fff;border-radius:6px;padding:8px 16px;
+text-decoration:none}
 a:focus{outline:3px solid #93c5fd;outline-offset:2px}
 .pager{display:flex;justify-content:space-between;margin:8px 0 32px}
 .muted{color:#6b7280}
@@ -113,7 +119,8 @@ _LIST = """\
 <nav class="labels" aria-label="Labels">
 <a class="label" href="{{ urls.page() }}"{% if not label %} aria-current="page"{% endif %}>All</a>
 {% for name in labels %}
-<a class="label" href="{{ urls.page(name) }}"{% if name == label %} aria-current="page"{% endif %}>{{ name }}</a>
+<a class="label" href="{{ urls.page(name) }}"
+{%- if name == label %} aria-current="page"{% endif %}>{{ name }}</a>
 {% endfor %}
 </nav>
 {% for post in entries %}{{ entry(post, true) }}{% else %}
@@ -170,7 +177,9 @@ def render_changelog_page(
     )
 
 
-def render_permalink_page(*, site: str, urls: ChangelogUrls, labels: tuple[str, ...], post: ChangelogEntry) -> str:
+def render_permalink_page(
+    *, site: str, urls: ChangelogUrls, labels: tuple[str, ...], post: ChangelogEntry
+) -> str:
     return _template("permalink").render(site=site, urls=urls, atom_url=urls.atom(), labels=labels, post=post)
 
 
@@ -215,7 +224,9 @@ def atom_feed(
         _text(item, "title", entry.title)
         _text(item, "published", entry.published_at)
         _text(item, "updated", entry.published_at)  # published content never changes
-        ET.SubElement(item, "link", rel="alternate", type="text/html", href=urls.permalink(entry.announcement_id))
+        ET.SubElement(
+            item, "link", rel="alternate", type="text/html", href=urls.permalink(entry.announcement_id)
+        )
         for name in entry.labels:
             ET.SubElement(item, "category", term=_xml_safe(name))
         _text(item, "content", entry.html, type="html")
