@@ -12,7 +12,7 @@ from datetime import datetime
 
 from cohortcast.announcements.models import Announcement, CallToAction
 from cohortcast.errors import BadRequest, NotFound, Unprocessable
-from cohortcast.feed.service import _contents_of, _is_live
+from cohortcast.feed.service import contents_of, is_live
 from cohortcast.observability import logger
 from cohortcast.storage import feed as store
 from cohortcast.storage.feed import FeedPost
@@ -53,7 +53,7 @@ def changelog_page(
     while True:
         # posts that stopped showing stay in storage until their TTL: read on past them
         posts, cursor = store.public_page(label, limit - len(entries), cursor)
-        entries.extend(_entries([p for p in posts if _is_live(p, now)]))
+        entries.extend(_entries([p for p in posts if is_live(p, now)]))
         if cursor is None or len(entries) >= limit:
             return entries, cursor
 
@@ -62,14 +62,14 @@ def permalink(announcement_id: str, now: datetime) -> ChangelogEntry:
     """One live public post; NotFound for anything else (unknown, targeted, not yet or no
     longer shown), so the page reveals nothing about announcements that are not public."""
     post = store.get_post(announcement_id) if len(announcement_id) <= MAX_ID_LENGTH else None
-    found = _entries([post]) if post is not None and post.public and _is_live(post, now) else []
+    found = _entries([post]) if post is not None and post.public and is_live(post, now) else []
     if not found:
         raise NotFound(f"no public announcement with id {announcement_id!r}", code="announcement_not_found")
     return found[0]
 
 
 def _entries(posts: list[FeedPost]) -> list[ChangelogEntry]:
-    contents = _contents_of([p.announcement_id for p in posts])
+    contents = contents_of([p.announcement_id for p in posts])
     entries = []
     for post in posts:
         announcement = contents.get(post.announcement_id)

@@ -105,7 +105,7 @@ def _targeting(post: FeedPost, user: _User) -> tuple[bool, str | None]:
     return False, None
 
 
-def _is_live(post: FeedPost, now: datetime) -> bool:
+def is_live(post: FeedPost, now: datetime) -> bool:
     if parse_timestamp(post.published_at) > now:
         return False
     return post.visible_until is None or parse_timestamp(post.visible_until) > now
@@ -124,7 +124,7 @@ def _visible(
     user_id: str, now: datetime
 ) -> tuple[list[tuple[FeedPost, str | None]], dict[str, PostState], "_User"]:
     """The posts this user is targeted by now, in feed order, and their state of each."""
-    posts = [p for p in store.all_posts() if _is_live(p, now)]
+    posts = [p for p in store.all_posts() if is_live(p, now)]
     membership, states = store.read_user(
         user_id, keys.profile_pk(user_id=user_id), [p.announcement_id for p in posts]
     )
@@ -137,7 +137,7 @@ def _visible(
     return visible, states, user
 
 
-def _contents_of(announcement_ids: list[str]) -> dict[str, Announcement]:
+def contents_of(announcement_ids: list[str]) -> dict[str, Announcement]:
     contents: dict[str, Announcement] = {}
     missing = []
     for announcement_id in announcement_ids:
@@ -170,7 +170,7 @@ def feed_page(user_id: str, now: datetime, *, limit: int, after: str | None = No
         ids = [post.announcement_id for post, _ in visible]
         start = ids.index(after) + 1 if after in ids else len(ids)
     page = visible[start : start + limit]
-    contents = _contents_of([post.announcement_id for post, _ in page])
+    contents = contents_of([post.announcement_id for post, _ in page])
     entries = []
     for post, segment_id in page:
         announcement = contents.get(post.announcement_id)
@@ -267,7 +267,7 @@ def _entry(user_id: str, announcement_id: str, now: datetime) -> FeedEntry:
     visible, states, _user = _visible(user_id, now)
     for post, segment_id in visible:
         if post.announcement_id == announcement_id:
-            contents = _contents_of([announcement_id])
+            contents = contents_of([announcement_id])
             if announcement_id in contents:
                 return FeedEntry(post, contents[announcement_id], states[announcement_id], segment_id)
     raise NotFound(f"no announcement with id {announcement_id!r} in this feed", code="announcement_not_found")
@@ -301,7 +301,7 @@ def mark_all_read(user_id: str, now: datetime) -> int:
         unread = [(p, s) for p, s in visible if states[p.announcement_id].read_at is None]
         if not unread:
             return marked
-        contents = _contents_of([p.announcement_id for p, _ in unread])
+        contents = contents_of([p.announcement_id for p, _ in unread])
         changes = [
             _change(user_id, entry, replace(entry.state, read_at=isoformat(now)), now)
             for post, segment_id in unread
