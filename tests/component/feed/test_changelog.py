@@ -343,3 +343,18 @@ def test_titles_and_bodies_are_escaped_and_personalisation_shows_its_defaults(ge
     entry = ET.fromstring(get("/changelog.atom")[1]).find(f"{ATOM}entry")
     assert entry.findtext(f"{ATOM}title") == "<script>alert(1)</script> & co"
     assert "<script>" not in entry.findtext(f"{ATOM}content")
+
+
+def test_a_scheduled_post_is_listed_where_it_was_published_not_where_it_was_created(get, publish, api, clock):
+    scheduled = publish_later(
+        api, {"title": "Planned ahead"}, NOW + timedelta(hours=2), run_at=NOW + timedelta(hours=2)
+    )
+    clock.move_to(NOW + timedelta(minutes=30))
+    immediate = publish({"title": "Right away", "audience": {"everyone": True}})
+    clock.move_to(NOW + timedelta(hours=3))
+
+    assert Page(get("/changelog")[1]).ids == [scheduled, immediate]
+    one_per_page = Page(get("/changelog", "limit=1")[1])
+    assert one_per_page.ids == [scheduled] and one_per_page.older is not None
+    last = Page(follow(get, one_per_page.older)[1])
+    assert last.ids == [immediate] and last.older is None  # no link to an empty page

@@ -14,6 +14,7 @@ from cohortcast.announcements.models import Announcement, CallToAction
 from cohortcast.errors import BadRequest, NotFound, Unprocessable
 from cohortcast.feed.service import contents_of, is_live
 from cohortcast.observability import logger
+from cohortcast.storage import cursors
 from cohortcast.storage import feed as store
 from cohortcast.storage.feed import FeedPost
 from cohortcast.workspace.service import get_workspace_settings
@@ -49,13 +50,25 @@ def changelog_page(
     """Up to `limit` live public posts (with `label`, when given) after `cursor`, newest first,
     and the cursor of the next page (None at the end). A bad cursor or label is a 400."""
     _check_label(label)
-    entries: list[ChangelogEntry] = []
-    while True:
-        # posts that stopped showing stay in storage until their TTL: read on past them
-        posts, cursor = store.public_page(label, limit - len(entries), cursor)
-        entries.extend(_entries([p for p in posts if is_live(p, now)]))
-        if cursor is None or len(entries) >= limit:
-            return entries, cursor
+    # The lean FEED partition is one small Query: filter, order and page it here, by
+    # publication time like the in-app feed (a scheduled post sits where it was published).
+    posts = sorted(
+        (
+            p
+            for p in store.all_posts()
+            if p.public and is_live(p, now) and (label is None or label in p.labels)
+        ),
+        key=lambda p: (p.published_at, p.announcement_id),
+        reverse=True,
+    )
+    start = 0
+    if cursor is not None:
+        after = cursors.decode(cursor)
+        ids = [p.announcement_id for p in posts]
+        start = ids.index(after) + 1 if after in ids else len(ids)
+    page = posts[start : start + limit]
+    more = start + limit < len(posts)
+    return _entries(page), cursors.encode(page[-1].announcement_id) if more and page else None
 
 
 def permalink(announcement_id: str, now: datetime) -> ChangelogEntry:

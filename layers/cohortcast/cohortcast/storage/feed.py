@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Key
 
 from cohortcast.config import get_settings
 from cohortcast.storage import aws, cursors, dynamo, keys
@@ -121,34 +121,6 @@ def all_posts() -> list[FeedPost]:
 def get_post(announcement_id: str) -> FeedPost | None:
     item = _table().get_item(Key={"pk": keys.FEED_POSTS_PK, "sk": announcement_id}).get("Item")
     return _post(item) if item else None
-
-
-def public_page(label: str | None, limit: int, cursor: str | None) -> tuple[list[FeedPost], str | None]:
-    """Public posts (optionally with `label`), newest first, `limit` at most, and the next cursor."""
-    condition = Attr("public").eq(True)
-    posts: list[FeedPost] = []
-    start = cursors.decode(cursor) if cursor else None
-    while len(posts) < limit:
-        query: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(keys.FEED_POSTS_PK),
-            "ScanIndexForward": False,
-            "FilterExpression": condition,
-            "Limit": max(limit * 2, 20),
-        }
-        if start is not None:
-            query["ExclusiveStartKey"] = {"pk": keys.FEED_POSTS_PK, "sk": str(start)}
-        response = _table().query(**query)
-        for item in response.get("Items", []):
-            post = _post(item)
-            if label is None or label in post.labels:
-                posts.append(post)
-                if len(posts) == limit:
-                    return posts, cursors.encode(post.announcement_id)
-        last = response.get("LastEvaluatedKey")
-        if last is None:
-            return posts, None
-        start = last["sk"]
-    return posts, None
 
 
 # -- a user's state -------------------------------------------------------------------------------
