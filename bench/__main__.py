@@ -12,6 +12,7 @@ MODULES = [
     "bench.sweep",
     "bench.fanout",
     "bench.csv_import",
+    "bench.feed",
     "bench.cost",
     "bench.cold_start",
 ]
