@@ -31,8 +31,8 @@ class EmailIfUnread(StandInAnnouncement):
 
 def read_in_app(user_id: str, at: str) -> None:
     previous = PostState(ANNOUNCEMENT_ID)
-    new = PostState(ANNOUNCEMENT_ID, seen_at=at, read_at=at)
-    assert feed_store.apply([StateChange(user_id, previous, new, {None: {"in_app.read": 1}})])
+    new = PostState(ANNOUNCEMENT_ID, seen=at, read=at, segment="")
+    assert feed_store.apply(user_id, [StateChange(previous, new, {None: {"in_app.read": 1}})])
 
 
 def deliver_queued(world, ses, now) -> None:

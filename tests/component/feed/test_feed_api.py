@@ -215,3 +215,32 @@ def test_workspace_labels_can_be_changed_and_are_then_accepted(api, feed, publis
     profiles({"ada": {}})
     publish({"title": "Beta feature", "labels": ["Beta"], "audience": {"everyone": True}})
     assert feed("GET", "/v1/feed", user="ada")[1]["items"][0]["labels"] == ["Beta"]
+
+
+def test_erasing_a_user_removes_their_feed_state_and_reactions(feed, publish, profiles, api):
+    profiles({"ada": {}})
+    post = publish({"title": "Bye", "audience": {"everyone": True}})
+    feed("POST", f"/v1/feed/{post}/reaction", user="ada", body={"reaction": "up", "comment": "mine"})
+
+    assert api("DELETE", "/v1/users/ada")[0] in (200, 202, 204)
+
+    assert api("GET", f"/v1/announcements/{post}/reactions")[1]["reactions"] == []
+    assert feed_store.read_user("ada", "U#ada")[1] == {}
+
+
+def test_the_state_of_posts_gone_from_the_feed_is_dropped_from_the_users_item(feed, publish, profiles, clock):
+    profiles({"ada": {}})
+    short = publish(
+        {
+            "title": "Short",
+            "audience": {"everyone": True},
+            "visible_until": (NOW + timedelta(hours=1)).isoformat(),
+        }
+    )
+    feed("GET", "/v1/feed", user="ada")
+    assert set(feed_store.read_user("ada", "U#ada")[1]) == {short}
+
+    clock.move_to(NOW + timedelta(hours=2))
+    lasting = publish({"title": "Lasting", "audience": {"everyone": True}})
+    feed("GET", "/v1/feed", user="ada")  # lists (and records seen for) the new post only
+    assert set(feed_store.read_user("ada", "U#ada")[1]) == {lasting}

@@ -138,7 +138,7 @@ def process_chunk(chunk: FanoutChunk, channel: Channel, ports: Ports, now: datet
     read_in_app: set[str] = set()
     if unread_wait_until is not None and now >= unread_wait_until:  # before, every one just waits
         states = feed_store.read_states([r.user_id for r in recipients], announcement.id)
-        read_in_app = {user_id for user_id, state in states.items() if state.read_at is not None}
+        read_in_app = {user_id for user_id, state in states.items() if state.read is not None}
 
     changes: list[Change] = []
     for recipient in recipients:

@@ -50,7 +50,13 @@ class FeedEntry:
 
     @property
     def read(self) -> bool:
-        return self.state.read_at is not None
+        return self.state.read is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    reaction: str
+    comment: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,7 @@ class _User:
 
     def __init__(self, user_id: str, member_of: frozenset[str], now: datetime) -> None:
         self.user_id, self.member_of, self.now = user_id, member_of, now
+        self.stale: list[str] = []  # posts in their state that are no longer in the feed
         self._profile: ProfileRecord | bool | None = False
 
     def profile(self) -> ProfileRecord | None:
@@ -125,10 +132,10 @@ def _visible(
 ) -> tuple[list[tuple[FeedPost, str | None]], dict[str, PostState], "_User"]:
     """The posts this user is targeted by now, in feed order, and their state of each."""
     posts = [p for p in store.all_posts() if is_live(p, now)]
-    membership, states = store.read_user(
-        user_id, keys.profile_pk(user_id=user_id), [p.announcement_id for p in posts]
-    )
+    membership, stored = store.read_user(user_id, keys.profile_pk(user_id=user_id))
+    states = {p.announcement_id: stored.get(p.announcement_id) or PostState(p.announcement_id) for p in posts}
     user = _User(user_id, frozenset(membership.segments) if membership else frozenset(), now)
+    user.stale = [a for a in stored if a not in states]
     visible = []
     for post in _ordered(posts):
         targeted, segment_id = _targeting(post, user)
@@ -158,13 +165,13 @@ def contents_of(announcement_ids: list[str]) -> dict[str, Announcement]:
 
 def unread_count(user_id: str, now: datetime) -> int:
     visible, states, _user = _visible(user_id, now)
-    return sum(1 for post, _ in visible if states[post.announcement_id].read_at is None)
+    return sum(1 for post, _ in visible if states[post.announcement_id].read is None)
 
 
 def feed_page(user_id: str, now: datetime, *, limit: int, after: str | None = None) -> FeedPage:
     """Up to `limit` posts after the post `after` (the previous page's last), in feed order."""
     visible, states, user = _visible(user_id, now)
-    unread = sum(1 for post, _ in visible if states[post.announcement_id].read_at is None)
+    unread = sum(1 for post, _ in visible if states[post.announcement_id].read is None)
     start = 0
     if after is not None:
         ids = [post.announcement_id for post, _ in visible]
@@ -178,7 +185,7 @@ def feed_page(user_id: str, now: datetime, *, limit: int, after: str | None = No
             continue
         title, html = _rendered(announcement, user)
         entries.append(FeedEntry(post, announcement, states[post.announcement_id], segment_id, title, html))
-    entries = _record_seen(user_id, entries, now)
+    entries = _record_seen(user, entries, now)
     more = start + limit < len(visible)
     return FeedPage(entries, unread, entries[-1].post.announcement_id if more and entries else None)
 
@@ -205,18 +212,17 @@ def _compiled(announcement_id: str, title: str, body: str) -> Any:
     return compile_announcement(title, body)
 
 
-def _record_seen(user_id: str, entries: list[FeedEntry], now: datetime) -> list[FeedEntry]:
-    """`seen` once per user and post, counted under the segment they were targeted through."""
+def _record_seen(user: _User, entries: list[FeedEntry], now: datetime) -> list[FeedEntry]:
+    """`seen` once per user and post, counted under the segment they were targeted through
+    (and the state of posts gone from the feed dropped, which keeps the item small)."""
     at = isoformat(now)
-    changes = {
-        entry.post.announcement_id: _change(user_id, entry, replace(entry.state, seen_at=at), now)
-        for entry in entries
-        if entry.state.seen_at is None
-    }
+    changes = [
+        _change(entry, replace(entry.state, seen=at), now) for entry in entries if entry.state.seen is None
+    ]
     if not changes:
         return entries
-    applied = {c.new.announcement_id: c.new for c in store.apply(changes.values())}
-    # one refused here was seen by a concurrent request: it counted it
+    applied = {c.new.announcement_id: c.new for c in store.apply(user.user_id, changes, stale=user.stale)}
+    # a group refused here was seen by a concurrent request, which counted it
     return [
         replace(e, state=applied[e.post.announcement_id]) if e.post.announcement_id in applied else e
         for e in entries
@@ -227,29 +233,34 @@ def _record_seen(user_id: str, entries: list[FeedEntry], now: datetime) -> list[
 
 
 def _change(
-    user_id: str, entry: FeedEntry, new: PostState, now: datetime, *, reaction_changed: bool = False
+    entry: FeedEntry,
+    new: PostState,
+    now: datetime,
+    *,
+    reaction_changed: bool = False,
+    comment: str | None = None,
 ) -> StateChange:
     previous = entry.state
-    segment_id = previous.segment_id if previous.version else entry.segment_id
-    new = replace(new, segment_id=segment_id, seen_at=new.seen_at or isoformat(now))
+    segment = previous.segment if previous.seen is not None else (entry.segment_id or "")
+    new = replace(new, segment=segment, seen=new.seen or isoformat(now))
     deltas: dict[str, int] = {}
-    if previous.seen_at is None:
+    if previous.seen is None:
         deltas["in_app.seen"] = 1
-    if previous.read_at is None and new.read_at is not None:
+    if previous.read is None and new.read is not None:
         deltas["in_app.read"] = 1
     if previous.reaction != new.reaction:
         if previous.reaction:
             deltas[f"in_app.reaction.{previous.reaction}"] = -1
         if new.reaction:
             deltas[f"in_app.reaction.{new.reaction}"] = 1
-    if bool(previous.comment) != bool(new.comment):
-        deltas["in_app.comments"] = 1 if new.comment else -1
+    if previous.commented != new.commented:
+        deltas["in_app.comments"] = 1 if new.commented else -1
     return StateChange(
-        user_id=user_id,
         previous=previous,
         new=new,
-        counts={segment_id: deltas},
+        counts={segment or None: deltas},
         reaction_at=isoformat(now) if reaction_changed else None,
+        comment=comment,
         expires_at=_expires_at(entry.post, now),
     )
 
@@ -279,16 +290,16 @@ def _retrying(
     for _ in range(WRITE_ATTEMPTS):
         entry = _entry(user_id, announcement_id, now)
         change = edit(entry)
-        if change is None or store.apply([change]):
+        if change is None or store.apply(user_id, [change]):
             return entry if change is None else replace(entry, state=change.new)
     raise RuntimeError(f"the feed state of {announcement_id} kept changing; try again")
 
 
 def mark_read(user_id: str, announcement_id: str, now: datetime) -> FeedEntry:
     def edit(entry: FeedEntry) -> StateChange | None:
-        if entry.state.read_at is not None:
+        if entry.state.read is not None:
             return None
-        return _change(user_id, entry, replace(entry.state, read_at=isoformat(now)), now)
+        return _change(entry, replace(entry.state, read=isoformat(now)), now)
 
     return _retrying(user_id, announcement_id, now, edit)
 
@@ -298,33 +309,35 @@ def mark_all_read(user_id: str, now: datetime) -> int:
     marked = 0
     for _ in range(WRITE_ATTEMPTS):
         visible, states, _user = _visible(user_id, now)
-        unread = [(p, s) for p, s in visible if states[p.announcement_id].read_at is None]
+        unread = [(p, s) for p, s in visible if states[p.announcement_id].read is None]
         if not unread:
             return marked
         contents = contents_of([p.announcement_id for p, _ in unread])
         changes = [
-            _change(user_id, entry, replace(entry.state, read_at=isoformat(now)), now)
+            _change(entry, replace(entry.state, read=isoformat(now)), now)
             for post, segment_id in unread
             if post.announcement_id in contents
             for entry in [
                 FeedEntry(post, contents[post.announcement_id], states[post.announcement_id], segment_id)
             ]
         ]
-        marked += len(store.apply(changes))
+        marked += len(store.apply(user_id, changes))
     return marked
 
 
-def react(user_id: str, announcement_id: str, reaction: str, comment: str | None, now: datetime) -> FeedEntry:
+def react(user_id: str, announcement_id: str, reaction: str, comment: str | None, now: datetime) -> Reaction:
     """One reaction per user and post, changeable; a comment given replaces the previous one."""
 
     def edit(entry: FeedEntry) -> StateChange | None:
-        new_comment = comment if comment is not None else entry.state.comment
-        if entry.state.reaction == reaction and entry.state.comment == new_comment:
+        commented = entry.state.commented if comment is None else bool(comment)
+        if entry.state.reaction == reaction and comment is None:
             return None
-        new = replace(entry.state, reaction=reaction, comment=new_comment)
-        return _change(user_id, entry, new, now, reaction_changed=True)
+        new = replace(entry.state, reaction=reaction, commented=commented)
+        return _change(entry, new, now, reaction_changed=True, comment=comment)
 
-    return _retrying(user_id, announcement_id, now, edit)
+    _retrying(user_id, announcement_id, now, edit)
+    kept = comment if comment is not None else store.get_comment(announcement_id, user_id)
+    return Reaction(reaction=reaction, comment=kept or None)
 
 
 def clear_caches() -> None:

@@ -586,12 +586,14 @@ def user_deliveries(user_id: str) -> UserDeliveries:
     items = user_items(user_id)
     return UserDeliveries(
         records=[delivery_from_item(i) for i in items if keys.is_delivery_record_sk(i["sk"])],
-        # the in-app feed's state items sit in the same partition; their reaction items do not
+        # the in-app feed's state item sits in the same partition; the reaction items do not
         item_keys=[{"pk": i["pk"], "sk": i["sk"]} for i in items]
         + [
-            keys.reaction_key(i["sk"].removeprefix(keys.FEED_STATE_PREFIX), user_id)
+            keys.reaction_key(name.removeprefix("reaction_"), user_id)
             for i in items
-            if i["sk"].startswith(keys.FEED_STATE_PREFIX) and i.get("reaction")
+            if i["sk"] == keys.FEED_STATE_SK
+            for name in i
+            if name.startswith("reaction_")
         ],
     )
 

@@ -3,14 +3,15 @@
 - `FEED` / `<announcement id>`: one lean item per published in-app announcement (who it is
   for, when, pinned, labels; no body), so the list of live posts is one small Query however
   long the bodies are. It expires with `visible_until`.
-- `DLV#<user>` / `FEED#<announcement id>`: what one user did with one post (seen, read,
-  reaction), next to their delivery records, so erasure finds it with them.
+- `DLV#<user>` / `FEED`: what one user did with each post (seen, read, reaction, the segment
+  they are counted under), one item, next to their delivery records, so the feed reads it in
+  the same request as the memberships and erasure finds it with them.
 - `ANN#<announcement id>` / `REACTION#<user>`: the user's reaction and comment, in the
   announcement's partition, for paging the comments; written with the state item.
 
-Every change goes through `delivery.write_all` with its counter deltas: a state item and the
-announcement's `in_app.*` counters change in one transaction, each state item only if it is
-still as read (`version`), so nothing is counted twice or lost.
+Every change goes through `delivery.write_all` with its counter deltas: the state item and the
+announcements' `in_app.*` counters change in one transaction, each field only if it is still
+as read, so nothing is counted twice or lost.
 """
 
 import json
@@ -39,25 +40,24 @@ class FeedPost:
 
 @dataclass(slots=True)
 class PostState:
-    """One user's state of one post; `version` 0 = never written."""
+    """One user's state of one post (all None: never listed to them)."""
 
     announcement_id: str
-    seen_at: str | None = None
-    read_at: str | None = None
+    seen: str | None = None  # when first listed in their feed
+    read: str | None = None
     reaction: str | None = None
-    comment: str | None = None
-    segment_id: str | None = None  # the targeted segment the user was counted under
-    version: int = 0
+    commented: bool = False  # the comment itself is in the reaction item
+    segment: str | None = None  # the targeted segment the user is counted under ("" = none)
 
 
 @dataclass(slots=True)
 class StateChange:
-    user_id: str
     previous: PostState
     new: PostState
     counts: dict[str | None, dict[str, int]] = field(default_factory=dict)  # {segment id: deltas}
-    reaction_at: str | None = None  # the reaction (and comment) item changes too
-    expires_at: int | None = None
+    reaction_at: str | None = None  # the reaction item changes too
+    comment: str | None = None  # its new comment (None: keep)
+    expires_at: int | None = None  # of the reaction item
 
 
 def _table() -> Any:
@@ -125,94 +125,142 @@ def get_post(announcement_id: str) -> FeedPost | None:
 
 # -- a user's state -------------------------------------------------------------------------------
 
-
-def state_key(user_id: str, announcement_id: str) -> dict[str, str]:
-    return {"pk": keys.delivery_pk(user_id), "sk": keys.feed_state_sk(announcement_id)}
-
-
-def _post_state(announcement_id: str, item: dict[str, Any] | None) -> PostState:
-    if item is None:
-        return PostState(announcement_id)
-    return PostState(
-        announcement_id=announcement_id,
-        seen_at=item.get("seen_at"),
-        read_at=item.get("read_at"),
-        reaction=item.get("reaction"),
-        comment=item.get("comment"),
-        segment_id=item.get("segment_id"),
-        version=int(item.get("version", 0)),
-    )
+# One item per user holds their state of every post (`<field>_<announcement id>` attributes),
+# so the feed reads it with the memberships in one request however many posts are live.
+_FIELDS = ("seen", "read", "reaction", "commented", "segment")
+MAX_POSTS_PER_WRITE = 30  # the state item + ≤30 reaction items + 2 counter items per post ≤ 100
 
 
-def read_user(
-    user_id: str, profile_pk: str, announcement_ids: Sequence[str]
-) -> tuple[MembershipState | None, dict[str, PostState]]:
-    """The user's segment memberships and their state of these posts: one `BatchGetItem` for up
-    to 99 posts (consistent, so a read-all is seen by the badge right after)."""
+def summary_key(user_id: str) -> dict[str, str]:
+    return {"pk": keys.delivery_pk(user_id), "sk": keys.FEED_STATE_SK}
+
+
+def _attribute(field_name: str, announcement_id: str) -> str:
+    return f"{field_name}_{announcement_id}"
+
+
+def _states(item: dict[str, Any] | None) -> dict[str, PostState]:
+    states: dict[str, PostState] = {}
+    for name, value in (item or {}).items():
+        field_name, _, announcement_id = name.partition("_")
+        if field_name in _FIELDS and announcement_id:
+            state = states.setdefault(announcement_id, PostState(announcement_id))
+            setattr(state, field_name, bool(value) if field_name == "commented" else value)
+    return states
+
+
+def read_user(user_id: str, profile_pk: str) -> tuple[MembershipState | None, dict[str, PostState]]:
+    """The user's segment memberships and their state of every post: one consistent
+    `BatchGetItem` of two items (consistent, so a read-all is seen by the badge right after)."""
     membership_key = {"pk": keys.membership_state_pk(profile_pk), "sk": keys.MEMBERSHIP_STATE_SK}
-    key_list = [membership_key] + [state_key(user_id, a) for a in announcement_ids]
     found = {
-        (i["pk"], i["sk"]): i for i in dynamo.batch_get(get_settings().data_table, key_list, consistent=True)
+        (i["pk"], i["sk"]): i
+        for i in dynamo.batch_get(
+            get_settings().data_table, [membership_key, summary_key(user_id)], consistent=True
+        )
     }
     membership = found.get((membership_key["pk"], membership_key["sk"]))
-    states = {}
-    for announcement_id in announcement_ids:
-        key = state_key(user_id, announcement_id)
-        states[announcement_id] = _post_state(announcement_id, found.get((key["pk"], key["sk"])))
+    summary = summary_key(user_id)
+    states = _states(found.get((summary["pk"], summary["sk"])))
     return (state_from_item(membership) if membership else None), states
 
 
 def read_states(user_ids: Iterable[str], announcement_id: str) -> dict[str, PostState]:
     """These users' state of one post (the deliverer's `email_if_unread_after` check)."""
     ids = list(dict.fromkeys(user_ids))
-    items = dynamo.batch_get(get_settings().data_table, [state_key(u, announcement_id) for u in ids])
-    by_user = {keys.user_id_of_delivery_pk(i["pk"]): i for i in items}
-    return {u: _post_state(announcement_id, by_user.get(u)) for u in ids}
+    projection = ", ".join(["pk", *(_attribute(f, announcement_id) for f in _FIELDS)])
+    items = dynamo.batch_get(get_settings().data_table, [summary_key(u) for u in ids], projection=projection)
+    by_user = {keys.user_id_of_delivery_pk(i["pk"]): _states(i) for i in items}
+    return {u: by_user.get(u, {}).get(announcement_id) or PostState(announcement_id) for u in ids}
 
 
-def _state_write(change: StateChange) -> ledger_store.LedgerWrite:
-    new, previous = change.new, change.previous
-    item: dict[str, Any] = {
-        **state_key(change.user_id, new.announcement_id),
-        "kind": "feed_state",
-        "version": previous.version + 1,
-        **{
-            name: value
-            for name in ("seen_at", "read_at", "reaction", "comment", "segment_id")
-            if (value := getattr(new, name)) is not None
-        },
+def get_comment(announcement_id: str, user_id: str) -> str | None:
+    item = _table().get_item(Key=keys.reaction_key(announcement_id, user_id)).get("Item")
+    return item.get("comment") if item else None
+
+
+def _summary_write(
+    user_id: str, changes: Sequence[StateChange], stale: Sequence[str]
+) -> ledger_store.LedgerWrite:
+    """One conditional update of the user's state item for these posts — each changed field only
+    if it is still as read — with the reaction items and the counters, in one transaction."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    sets, removes, conditions = ["#kind = :kind"], [], []
+    names["#kind"], values[":kind"] = "kind", "feed_state"
+    operations: list[dict[str, Any]] = []
+    counts: dict[tuple[str, str | None], dict[str, int]] = {}
+    for index, change in enumerate(changes):
+        previous, new = change.previous, change.new
+        for field_name in _FIELDS:
+            before, after = getattr(previous, field_name), getattr(new, field_name)
+            if field_name == "commented":
+                before, after = before or None, after or None
+            if before == after:
+                continue
+            name, value = f"#f{index}{field_name}", f":f{index}{field_name}"
+            names[name] = _attribute(field_name, new.announcement_id)
+            if before is None:
+                conditions.append(f"attribute_not_exists({name})")
+            else:
+                values[f"{value}0"] = before
+                conditions.append(f"{name} = {value}0")
+            if after is None:
+                removes.append(name)
+            else:
+                values[value] = after
+                sets.append(f"{name} = {value}")
+        if change.reaction_at is not None:
+            operations.append(_reaction_write(user_id, change))
+        for segment, deltas in change.counts.items():
+            counts[(new.announcement_id, segment)] = deltas
+    for index, announcement_id in enumerate(stale):  # posts gone from the feed: forget them
+        for field_name in _FIELDS:
+            name = f"#s{index}{field_name}"
+            names[name] = _attribute(field_name, announcement_id)
+            removes.append(name)
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    update = ledger_store.update(
+        summary_key(user_id),
+        expression,
+        condition=" AND ".join(conditions) or None,
+        names=names,
+        values=values,
+    )
+    return ledger_store.LedgerWrite(items=[update, *operations], tag=list(changes), counts=counts)
+
+
+def _reaction_write(user_id: str, change: StateChange) -> dict[str, Any]:
+    reaction_key = keys.reaction_key(change.new.announcement_id, user_id)
+    if change.new.reaction is None:
+        return ledger_store.delete(reaction_key)
+    reaction: dict[str, Any] = {
+        **reaction_key,
+        "kind": "reaction",
+        "user_id": user_id,
+        "reaction": change.new.reaction,
+        "at": change.reaction_at,
     }
+    if change.comment is not None:
+        reaction["comment"] = change.comment
     if change.expires_at is not None:
-        item["expires_at"] = change.expires_at
-    if previous.version == 0:
-        operations = [ledger_store.put(item, "attribute_not_exists(pk)")]
-    else:
-        operations = [ledger_store.put(item, "version = :read", values={":read": previous.version})]
-    if change.reaction_at is not None:
-        reaction_key = keys.reaction_key(new.announcement_id, change.user_id)
-        if new.reaction is None:
-            operations.append(ledger_store.delete(reaction_key))
-        else:
-            reaction: dict[str, Any] = {
-                **reaction_key,
-                "kind": "reaction",
-                "user_id": change.user_id,
-                "reaction": new.reaction,
-                "at": change.reaction_at,
-            }
-            if new.comment is not None:
-                reaction["comment"] = new.comment
-            if change.expires_at is not None:
-                reaction["expires_at"] = change.expires_at
-            operations.append(ledger_store.put(reaction))
-    counts = {(new.announcement_id, segment): deltas for segment, deltas in change.counts.items()}
-    return ledger_store.LedgerWrite(items=operations, tag=change, counts=counts)
+        reaction["expires_at"] = change.expires_at
+    return ledger_store.put(reaction)
 
 
-def apply(changes: Iterable[StateChange]) -> list[StateChange]:
-    """Apply each change whose state item is still as read, with its counters; the applied ones."""
-    applied = ledger_store.write_all(_state_write(c) for c in changes)
-    return [write.tag for write in applied]
+def apply(user_id: str, changes: Sequence[StateChange], *, stale: Sequence[str] = ()) -> list[StateChange]:
+    """Apply the changes (≤30 posts per transaction) whose fields are still as read, with their
+    counters; the applied ones. A group refused because one post moved meanwhile is not
+    applied at all: the caller re-reads and tries again."""
+    applied: list[StateChange] = []
+    for start in range(0, max(len(changes), 1), MAX_POSTS_PER_WRITE):
+        group = changes[start : start + MAX_POSTS_PER_WRITE]
+        if not group and not stale:
+            break
+        write = _summary_write(user_id, group, stale if start == 0 else ())
+        for done in ledger_store.write_all([write]):
+            applied.extend(done.tag)
+    return applied
 
 
 def reactions_page(

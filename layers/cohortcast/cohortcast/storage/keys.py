@@ -146,12 +146,8 @@ SETTLE_SHARDS = 4  # DueIndex partitions of deliveries in doubt or deferred
 
 # -- the in-app feed ------------------------------------------------------------------------------
 FEED_POSTS_PK = "FEED"  # one lean item per published in-app announcement (sk = its id)
-FEED_STATE_PREFIX = "FEED#"  # a user's seen/read/reaction of one post, in their DLV# partition
+FEED_STATE_SK = "FEED"  # a user's seen/read/reaction of every post, in their DLV# partition
 REACTION_PREFIX = "REACTION#"  # a user's reaction and comment, in the announcement's ANN# partition
-
-
-def feed_state_sk(announcement_id: str) -> str:
-    return f"{FEED_STATE_PREFIX}{announcement_id}"
 
 
 def reaction_sk(user_id: str) -> str:
@@ -164,7 +160,7 @@ def reaction_key(announcement_id: str, user_id: str) -> dict[str, str]:
 
 def is_delivery_record_sk(sk: str) -> bool:
     """A ledger record, not the preferences item nor a feed state item of the same partition."""
-    return sk != PREFERENCES_SK and not sk.startswith(FEED_STATE_PREFIX)
+    return sk not in (PREFERENCES_SK, FEED_STATE_SK)
 
 
 def user_id_of_delivery_pk(pk: str) -> str:

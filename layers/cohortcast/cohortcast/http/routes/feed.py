@@ -136,8 +136,8 @@ def read_one(announcement_id: AnnouncementId, body: UserBody) -> dict[str, bool]
     tags=["feed"],
 )
 def react(announcement_id: AnnouncementId, body: ReactionBody) -> Reaction:
-    entry = service.react(_authorized(body.user_id), announcement_id, body.reaction, body.comment, utcnow())
-    return Reaction(reaction=entry.state.reaction, comment=entry.state.comment)  # type: ignore[arg-type]
+    done = service.react(_authorized(body.user_id), announcement_id, body.reaction, body.comment, utcnow())
+    return Reaction(reaction=done.reaction, comment=done.comment)  # type: ignore[arg-type]
 
 
 # -- CORS -----------------------------------------------------------------------------------------
